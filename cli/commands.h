@@ -1,0 +1,27 @@
+// Each cli/<verb>.cpp adds one subcommand to the app. A subcommand's callback builds a typed config
+// from its options and calls one library entry point; main maps exceptions to exit codes.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace lth::cli {
+
+// Options shared by the commands that compute: --threads, --device.
+struct RuntimeOptions {
+  int threads = 0;  // 0 = all available cores
+  std::string device = "cpu";
+};
+void add_runtime_options(CLI::App& command, RuntimeOptions& options);
+// Applies the options (threads, device check); returns the resolved device string.
+std::string apply_runtime_options(const RuntimeOptions& options);
+
+void add_version_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_forward_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+
+}  // namespace lth::cli

@@ -1,0 +1,7 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+namespace lth::cli {
+void add_inspect_command(CLI::App& app) { (void)app; }
+}  // namespace lth::cli

@@ -1,0 +1,57 @@
+// lth: lottery tickets in pretrained BERT. main() only wires the subcommands and maps errors to
+// exit codes: 0 success, 1 runtime error, 2 usage error.
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lth: find lottery tickets (sparse trainable subnetworks) in pretrained BERT", "lth"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print version, BLAS and thread information");
+  app.set_help_all_flag("--help-all", "Print help for every command");
+
+  lth::cli::add_version_command(app);
+  lth::cli::add_inspect_command(app);
+  lth::cli::add_forward_command(app);
+  lth::cli::add_tokenize_command(app);
+
+  try {
+    app.parse(argc, argv);
+    if (show_version) {
+      app.get_subcommand("version")->parse(std::vector<std::string>{});
+    } else if (app.get_subcommands().empty()) {
+      std::fputs(app.help().c_str(), stdout);
+      return 2;
+    }
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "lth: error: %s\nRun 'lth --help' or 'lth COMMAND --help' for usage.\n", e.what());
+    return 2;
+  } catch (const lth::UsageError& e) {
+    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    return 2;
+  } catch (const lth::Error& e) {
+    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "lth: error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "lth: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

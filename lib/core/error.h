@@ -1,0 +1,50 @@
+// Typed errors thrown by the library. Only cli/main.cpp catches them and maps them to exit codes:
+// UsageError -> 2, every other lth::Error -> 1.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace lth {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Wrong flags or arguments: exit code 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A configuration value is missing, unknown or out of range.
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file cannot be read or written, or its content is damaged. The message names the file.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Tensors whose shapes or names do not fit together.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace lth
+
+// LTH_CHECK(cond, ErrorType, "format {}", args...): throws ErrorType with the formatted message.
+#define LTH_CHECK(cond, ErrorType, ...)                 \
+  do {                                                  \
+    if (!(cond)) throw ErrorType(fmt::format(__VA_ARGS__)); \
+  } while (0)
+
+#define LTH_FAIL(ErrorType, ...) throw ErrorType(fmt::format(__VA_ARGS__))

@@ -1,0 +1,80 @@
+#include "core/file.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace lth {
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) LTH_FAIL(IoError, "{}: is a directory, expected a file", path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) LTH_FAIL(IoError, "{}: cannot open: {}", path, std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) LTH_FAIL(IoError, "{}: read failed", path);
+  return buffer.str();
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  const std::string text = read_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    LTH_FAIL(IoError, "{}: not valid JSON (byte {}): {}", path, e.byte, e.what());
+  }
+}
+
+std::string temp_path_for(const std::string& path) {
+  static std::atomic<int> counter{0};
+  return fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
+}
+
+void write_stream_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer) {
+  const std::string tmp = temp_path_for(path);
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) LTH_FAIL(IoError, "{}: cannot create: {}", tmp, std::strerror(errno));
+      writer(out);
+      out.flush();
+      if (!out) LTH_FAIL(IoError, "{}: write failed", path);
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) LTH_FAIL(IoError, "{}: cannot rename from {}: {}", path, tmp, ec.message());
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw;
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  write_stream_atomic(path, [&](std::ostream& out) { out.write(content.data(), static_cast<std::streamsize>(content.size())); });
+}
+
+void make_dirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) LTH_FAIL(IoError, "{}: cannot create directory: {}", path, ec.message());
+}
+
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+}  // namespace lth

@@ -1,0 +1,60 @@
+#include "tests/testing.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/file.h"
+
+namespace lth::testing {
+namespace fs = std::filesystem;
+
+static std::string env_or_throw(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') throw std::runtime_error(std::string(name) + " is not set (run through ctest)");
+  return v;
+}
+
+std::string shared_dir() { return env_or_throw("LTH_SHARED"); }
+std::string lth_binary() { return env_or_throw("LTH_BINARY"); }
+std::string source_dir() { return env_or_throw("LTH_SOURCE"); }
+
+TempDir::TempDir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  path_ = (fs::current_path() / ("tmp-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+              .string();
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+RunResult run_lth(const std::string& args) {
+  TempDir tmp("run");
+  const std::string out = tmp.file("stdout"), err = tmp.file("stderr");
+  const std::string cmd = quote(lth_binary()) + " " + args + " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+}  // namespace lth::testing

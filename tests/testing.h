@@ -1,0 +1,36 @@
+// Shared test helpers: where ../shared and the lth binary are, temporary directories, running the CLI.
+#pragma once
+
+#include <string>
+
+namespace lth::testing {
+
+// ../shared (from LTH_SHARED, set by ctest).
+std::string shared_dir();
+// The lth binary (from LTH_BINARY, set by ctest).
+std::string lth_binary();
+// The source tree (from LTH_SOURCE).
+std::string source_dir();
+// A fresh empty directory under the test's working directory, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs `lth <args>` through /bin/sh (args are already shell-quoted by the caller when needed).
+RunResult run_lth(const std::string& args);
+// Shell-quotes one argument.
+std::string quote(const std::string& arg);
+
+}  // namespace lth::testing
