@@ -20,14 +20,18 @@ struct CheckpointFiles {
   std::string config_path;             // <dir>/config.json
   std::string format;                  // "safetensors", "safetensors-sharded", "bin", "bin-sharded"
   std::vector<std::string> weight_files;  // absolute or dir-relative paths of the files to read
+  // Sharded formats only: the index file and its weight_map (tensor name -> path of its shard, joined
+  // with dir like weight_files). read_weights() checks the shards against it.
+  std::string index_path;
+  std::vector<std::pair<std::string, std::string>> weight_map;
 };
 
 // Finds what a checkpoint directory holds; throws IoError when it is missing, not a directory, or
 // holds no config.json or no weights. Prefers safetensors over .bin when both exist.
 CheckpointFiles find_checkpoint(const std::string& dir);
 
-// Reads every tensor of a checkpoint's weight files (all shards). Duplicate names across shards
-// are an error. Tensors are CPU and own their memory.
+// Reads every tensor of a checkpoint's weight files (all shards), in file order then header order.
+// Duplicate names across shards and index entries absent from their shard are errors. Tensors are CPU and own their memory.
 NamedTensors read_weights(const CheckpointFiles& files);
 
 // Reads a zip-format torch.save() state dict (pytorch_model.bin). Tensors that share storage in the
