@@ -1,0 +1,40 @@
+// Internal, torch-free interface between the dispatcher and the per-ISA kernels. Only lib/ops uses it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lth::ops::detail {
+
+// A CSR matrix W [rows = out, cols = in]: row r holds col_idx/values[row_ptr[r] .. row_ptr[r+1]).
+struct CsrView {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const int32_t* row_ptr = nullptr;
+  const int32_t* col_idx = nullptr;
+  const float* values = nullptr;
+};
+
+// Y[tokens, rows] = X[tokens, cols] * W^T + bias. x and y row-major and contiguous; bias may be null.
+struct SpmmArgs {
+  CsrView w;
+  const float* x = nullptr;
+  int64_t tokens = 0;
+  const float* bias = nullptr;
+  float* y = nullptr;
+  int threads = 1;
+};
+
+void spmm_reference(const SpmmArgs& a);
+void spmm_portable(const SpmmArgs& a);
+void spmm_avx2(const SpmmArgs& a);    // only call when isa_supported(kAvx2)
+void spmm_avx512(const SpmmArgs& a);  // only call when isa_supported(kAvx512)
+// True when the build compiled that ISA's translation unit with its intrinsics (x86-64 + GCC/Clang).
+bool avx2_compiled();
+bool avx512_compiled();
+
+// A 64-byte aligned per-thread buffer of at least `floats` floats, kept and grown across calls so the
+// kernel does not allocate per call. Two independent slots per thread (0: panel, 1: output tile).
+float* thread_scratch(int slot, std::size_t floats);
+
+}  // namespace lth::ops::detail

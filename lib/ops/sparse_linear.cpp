@@ -1,0 +1,148 @@
+#include "ops/sparse_linear.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "ops/sparse_kernels.h"
+
+namespace lth::ops {
+
+PackedSparse PackedSparse::from_csr(int64_t rows, int64_t cols, std::vector<int32_t> row_ptr,
+                                    std::vector<int32_t> col_idx, std::vector<float> values) {
+  LTH_CHECK(rows >= 0 && cols >= 0, ShapeError, "sparse weight: negative shape [{}, {}]", rows, cols);
+  LTH_CHECK(static_cast<int64_t>(row_ptr.size()) == rows + 1, ShapeError,
+            "sparse weight: row_ptr has {} entries, expected rows + 1 = {}", row_ptr.size(), rows + 1);
+  LTH_CHECK(col_idx.size() == values.size(), ShapeError, "sparse weight: {} column indices but {} values",
+            col_idx.size(), values.size());
+  LTH_CHECK(row_ptr.front() == 0 && static_cast<std::size_t>(row_ptr.back()) == values.size(), ShapeError,
+            "sparse weight: row_ptr must run from 0 to nnz = {} (got {} .. {})", values.size(), row_ptr.front(),
+            row_ptr.back());
+  for (int64_t r = 0; r < rows; ++r) {
+    LTH_CHECK(row_ptr[r] <= row_ptr[r + 1], ShapeError, "sparse weight: row_ptr decreases at row {}", r);
+  }
+  for (std::size_t k = 0; k < col_idx.size(); ++k) {
+    LTH_CHECK(col_idx[k] >= 0 && col_idx[k] < cols, ShapeError,
+              "sparse weight: col_idx[{}] = {} outside [0, {})", k, col_idx[k], cols);
+  }
+  PackedSparse p;
+  p.rows_ = rows;
+  p.cols_ = cols;
+  p.row_ptr_ = std::move(row_ptr);
+  p.col_idx_ = std::move(col_idx);
+  p.values_ = std::move(values);
+  return p;
+}
+
+double PackedSparse::density() const {
+  const double total = static_cast<double>(rows_) * static_cast<double>(cols_);
+  return total > 0 ? static_cast<double>(nnz()) / total : 0.0;
+}
+
+std::size_t PackedSparse::bytes() const {
+  return row_ptr_.size() * sizeof(int32_t) + col_idx_.size() * sizeof(int32_t) + values_.size() * sizeof(float);
+}
+
+at::Tensor PackedSparse::to_dense() const {
+  at::Tensor d = torch::zeros({rows_, cols_}, torch::kFloat32);
+  float* p = d.data_ptr<float>();
+  for (int64_t r = 0; r < rows_; ++r) {
+    for (int32_t k = row_ptr_[r]; k < row_ptr_[r + 1]; ++k) p[r * cols_ + col_idx_[k]] = values_[k];
+  }
+  return d;
+}
+
+PackedSparse pack(const at::Tensor& dense_weight) {
+  LTH_CHECK(dense_weight.dim() == 2, ShapeError, "pack: weight must be 2-D [out, in], got {} dims",
+            dense_weight.dim());
+  const at::Tensor w = dense_weight.to(torch::kCPU, torch::kFloat32).contiguous();
+  const int64_t rows = w.size(0);
+  const int64_t cols = w.size(1);
+  const float* p = w.data_ptr<float>();
+  const int64_t nnz = w.count_nonzero().item<int64_t>();
+  LTH_CHECK(nnz <= INT32_MAX, ShapeError, "pack: {} kept weights exceed the int32 CSR limit", nnz);
+  std::vector<int32_t> row_ptr(static_cast<std::size_t>(rows) + 1, 0);
+  std::vector<int32_t> col_idx;
+  std::vector<float> values;
+  col_idx.reserve(static_cast<std::size_t>(nnz));
+  values.reserve(static_cast<std::size_t>(nnz));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = p + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      if (row[c] != 0.0f) {
+        col_idx.push_back(static_cast<int32_t>(c));
+        values.push_back(row[c]);
+      }
+    }
+    row_ptr[r + 1] = static_cast<int32_t>(values.size());
+  }
+  return PackedSparse::from_csr(rows, cols, std::move(row_ptr), std::move(col_idx), std::move(values));
+}
+
+void sparse_linear_raw(const PackedSparse& w, const float* x, int64_t tokens, const float* bias, float* y,
+                       SparseIsa isa, int threads) {
+  LTH_CHECK(isa_supported(isa), ConfigError, "sparse kernel path '{}' is not supported on this CPU/build",
+            isa_name(isa));
+  detail::SpmmArgs a;
+  a.w.rows = w.rows();
+  a.w.cols = w.cols();
+  a.w.row_ptr = w.row_ptr().data();
+  a.w.col_idx = w.col_idx().data();
+  a.w.values = w.values().data();
+  a.x = x;
+  a.tokens = tokens;
+  a.bias = bias;
+  a.y = y;
+  a.threads = threads > 0 ? threads : at::get_num_threads();
+  switch (isa) {
+    case SparseIsa::kReference: detail::spmm_reference(a); break;
+    case SparseIsa::kPortable: detail::spmm_portable(a); break;
+    case SparseIsa::kAvx2: detail::spmm_avx2(a); break;
+    case SparseIsa::kAvx512: detail::spmm_avx512(a); break;
+  }
+}
+
+at::Tensor sparse_linear(const PackedSparse& w, const at::Tensor& x, const c10::optional<at::Tensor>& bias,
+                         SparseIsa isa) {
+  LTH_CHECK(x.dim() >= 1 && x.size(-1) == w.cols(), ShapeError,
+            "sparse_linear: input of {} dims with last size {} does not end in in_features = {}", x.dim(),
+            x.dim() >= 1 ? x.size(-1) : 0, w.cols());
+  LTH_CHECK(x.scalar_type() == at::kFloat && x.device().is_cpu(), ShapeError,
+            "sparse_linear: input must be float32 on the CPU");
+  const at::Tensor xc = x.contiguous();
+  at::Tensor bc;
+  if (bias.has_value() && bias->defined()) {
+    LTH_CHECK(bias->dim() == 1 && bias->size(0) == w.rows() && bias->scalar_type() == at::kFloat, ShapeError,
+              "sparse_linear: bias must be float32 [{}]", w.rows());
+    bc = bias->contiguous();
+  }
+  std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
+  out_shape.back() = w.rows();
+  at::Tensor y = torch::empty(out_shape, torch::kFloat32);
+  int64_t tokens = 1;
+  for (int64_t d = 0; d + 1 < x.dim(); ++d) tokens *= x.size(d);
+  sparse_linear_raw(w, xc.data_ptr<float>(), tokens, bc.defined() ? bc.data_ptr<float>() : nullptr,
+                    y.data_ptr<float>(), isa, at::get_num_threads());
+  return y;
+}
+
+at::Tensor sparse_linear(const PackedSparse& w, const at::Tensor& x, const c10::optional<at::Tensor>& bias) {
+  return sparse_linear(w, x, bias, selected_isa());
+}
+
+double sparse_crossover_density(SparseIsa isa, int64_t in, int64_t out) {
+  (void)in;
+  (void)out;
+  switch (isa) {
+    case SparseIsa::kAvx512: return 0.30;
+    case SparseIsa::kAvx2: return 0.25;
+    case SparseIsa::kPortable: return 0.10;
+    case SparseIsa::kReference: return 0.0;
+  }
+  return 0.0;
+}
+
+bool should_use_sparse(double density, int64_t in, int64_t out) {
+  return density < sparse_crossover_density(selected_isa(), in, out);
+}
+
+}  // namespace lth::ops
