@@ -1,1 +1,185 @@
-// stub
+#include "model/load.h"
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+
+namespace lth::model {
+namespace fs = std::filesystem;
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+void replace_suffix(std::string& s, const std::string& from, const std::string& to) {
+  if (s.size() >= from.size() && s.compare(s.size() - from.size(), from.size(), from) == 0) {
+    s = s.substr(0, s.size() - from.size()) + to;
+  }
+}
+
+// Maps a checkpoint key onto lth's (= HF's head-model) naming.
+std::string normalize_key(std::string key) {
+  if (key.find("LayerNorm.") != std::string::npos) {
+    replace_suffix(key, "LayerNorm.gamma", "LayerNorm.weight");
+    replace_suffix(key, "LayerNorm.beta", "LayerNorm.bias");
+  }
+  static const char* kEncoderRoots[] = {"embeddings.", "encoder.", "pooler."};
+  for (const char* root : kEncoderRoots) {
+    if (starts_with(key, root)) return "bert." + key;
+  }
+  return key;
+}
+
+// Tensors transformers stores that are not parameters of the head in use.
+bool is_known_other_tensor(const std::string& key) {
+  return starts_with(key, "cls.") || starts_with(key, "classifier.") || starts_with(key, "qa_outputs.") ||
+         key == "bert.embeddings.position_ids" || starts_with(key, "bert.pooler.");
+}
+
+bool is_head_parameter(const std::string& name) { return !starts_with(name, "bert.") || starts_with(name, "bert.pooler."); }
+
+}  // namespace
+
+Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadReport* report) {
+  const io::CheckpointFiles files = io::find_checkpoint(dir);
+  BertConfig config = BertConfig::from_file(files.config_path);
+  const HeadKind checkpoint_head = config.head;
+  if (options.head) config.head = *options.head;
+  if (options.labels) config.set_head(config.head, static_cast<int64_t>(options.labels->size()), *options.labels);
+  if (options.hidden_dropout_prob) config.hidden_dropout_prob = *options.hidden_dropout_prob;
+  if (options.attention_probs_dropout_prob) config.attention_probs_dropout_prob = *options.attention_probs_dropout_prob;
+
+  io::NamedTensors raw = io::read_weights(files);
+  // A plain encoder gets a pooler only when the checkpoint has one (HF's add_pooling_layer).
+  std::optional<bool> with_pooler;
+  if (config.head == HeadKind::kNone) {
+    with_pooler = std::any_of(raw.begin(), raw.end(),
+                              [](const auto& kv) { return normalize_key(kv.first).rfind("bert.pooler.", 0) == 0; });
+  }
+  Bert model(config, with_pooler);
+
+  std::map<std::string, at::Tensor> tensors;
+  for (auto& [key, tensor] : raw) {
+    std::string name = normalize_key(key);
+    if (tensors.count(name)) LTH_FAIL(IoError, "{}: tensor '{}' appears twice (as '{}')", dir, name, key);
+    tensors.emplace(std::move(name), std::move(tensor));
+  }
+  // Tied aliases of the MLM decoder are not parameters.
+  tensors.erase("cls.predictions.decoder.weight");
+  tensors.erase("cls.predictions.decoder.bias");
+
+  LoadReport local;
+  local.format = files.format;
+  std::vector<std::string> missing, shape_errors;
+  const bool same_head = checkpoint_head == config.head;
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (auto& item : model->named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    auto it = tensors.find(name);
+    const bool head_param = is_head_parameter(name);
+    if (it == tensors.end()) {
+      if (head_param) {
+        local.new_parameters.push_back(name);
+      } else {
+        missing.push_back(name);
+      }
+      continue;
+    }
+    const at::Tensor& source = it->second;
+    if (source.sizes() != item.value().sizes()) {
+      if (head_param && (!same_head || options.labels)) {
+        // A new head of another size (e.g. other label count): initialised, not loaded.
+        local.new_parameters.push_back(name);
+        used.insert(name);
+        continue;
+      }
+      shape_errors.push_back(fmt::format("{} has shape {} in the checkpoint, the model expects {}", name,
+                                         fmt::join(source.sizes(), "x"), fmt::join(item.value().sizes(), "x")));
+      continue;
+    }
+    LTH_CHECK(source.is_floating_point(), IoError, "{}: tensor '{}' has non-float dtype {}", dir, name,
+              c10::toString(source.scalar_type()));
+    item.value().copy_(source.to(torch::kFloat32));
+    used.insert(name);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : tensors) {
+    if (used.count(name)) continue;
+    if (is_known_other_tensor(name)) {
+      local.ignored.push_back(name);
+    } else {
+      unexpected.push_back(name);
+    }
+  }
+  if (!missing.empty() || !unexpected.empty() || !shape_errors.empty()) {
+    std::string message = fmt::format("{}: checkpoint does not fit a BERT built from its config.json:", dir);
+    if (!missing.empty()) message += fmt::format(" missing {} key(s): {};", missing.size(), fmt::join(missing, ", "));
+    if (!unexpected.empty())
+      message += fmt::format(" unexpected {} key(s): {};", unexpected.size(), fmt::join(unexpected, ", "));
+    if (!shape_errors.empty()) message += fmt::format(" {}", fmt::join(shape_errors, "; "));
+    throw IoError(message);
+  }
+  if (!local.new_parameters.empty()) {
+    // Re-draw whatever was not loaded, as HF initialises a new head.
+    const bool pooler_new = std::any_of(local.new_parameters.begin(), local.new_parameters.end(),
+                                        [](const std::string& n) { return starts_with(n, "bert.pooler."); });
+    // init_head re-draws every head parameter; reload those that were loaded so only new ones change.
+    std::map<std::string, at::Tensor> keep;
+    for (auto& item : model->named_parameters()) {
+      if (is_head_parameter(item.key()) && used.count(item.key())) keep[item.key()] = item.value().clone();
+    }
+    model->init_head(pooler_new);
+    for (auto& item : model->named_parameters()) {
+      auto it = keep.find(item.key());
+      if (it != keep.end()) item.value().copy_(it->second);
+    }
+    log::info("model", "new {} head: initialised {} (not in {})", head_name(config.head),
+              fmt::join(local.new_parameters, ", "), dir);
+  }
+  if (!local.ignored.empty()) {
+    log::debug("model", "{}: not used by the {} head: {}", dir, head_name(config.head), fmt::join(local.ignored, ", "));
+  }
+  if (report != nullptr) *report = std::move(local);
+  return model;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(Bert& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  const bool plain = model->config().head == HeadKind::kNone;
+  for (auto& item : model->named_parameters()) {
+    std::string name = item.key();
+    if (plain && starts_with(name, "bert.")) name = name.substr(5);
+    out.emplace_back(name, item.value().detach());
+  }
+  return out;
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    const std::string file = entry.path().filename().string();
+    const bool wanted = file == "vocab.txt" || file == "tokenizer_config.json" || file == "special_tokens_map.json" ||
+                        entry.path().extension() == ".model";
+    if (!wanted || !entry.is_regular_file()) continue;
+    write_file_atomic((fs::path(to) / file).string(), read_file(entry.path().string()));
+  }
+}
+
+void save_pretrained(Bert& model, const std::string& dir, const std::string& tokenizer_from) {
+  make_dirs(dir);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (auto& [name, t] : hf_state_dict(model)) tensors.emplace_back(name, t.to(torch::kCPU).contiguous());
+  io::save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  write_file_atomic((fs::path(dir) / "config.json").string(), model->config().to_json().dump(2) + "\n");
+  if (!tokenizer_from.empty() && fs::path(tokenizer_from) != fs::path(dir)) copy_tokenizer_files(tokenizer_from, dir);
+}
+
+}  // namespace lth::model

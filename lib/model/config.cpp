@@ -1,0 +1,199 @@
+#include "model/config.h"
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace lth::model {
+namespace {
+
+struct ArchName {
+  HeadKind head;
+  const char* architecture;
+  const char* name;
+};
+constexpr ArchName kArchitectures[] = {
+    {HeadKind::kNone, "BertModel", "encoder"},
+    {HeadKind::kSequenceClassification, "BertForSequenceClassification", "sequence-classification"},
+    {HeadKind::kTokenClassification, "BertForTokenClassification", "token-classification"},
+    {HeadKind::kQuestionAnswering, "BertForQuestionAnswering", "question-answering"},
+    {HeadKind::kMaskedLM, "BertForMaskedLM", "masked-lm"},
+};
+
+template <typename T>
+void read_field(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    out = it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    LTH_FAIL(ConfigError, "{}: field '{}' has the wrong type ({})", source, key, it->dump());
+  }
+}
+
+}  // namespace
+
+HeadKind head_from_architecture(const std::string& architecture) {
+  for (const auto& a : kArchitectures)
+    if (architecture == a.architecture) return a.head;
+  // BertForPreTraining / BertLMHeadModel checkpoints hold an encoder plus an MLM head.
+  if (architecture == "BertForPreTraining" || architecture == "BertLMHeadModel") return HeadKind::kMaskedLM;
+  LTH_FAIL(ConfigError, "unsupported architecture '{}' (supported: BertModel, BertForSequenceClassification, "
+           "BertForTokenClassification, BertForQuestionAnswering, BertForMaskedLM, BertForPreTraining)", architecture);
+}
+
+std::string architecture_name(HeadKind head) {
+  for (const auto& a : kArchitectures)
+    if (a.head == head) return a.architecture;
+  return "BertModel";
+}
+
+const char* head_name(HeadKind head) {
+  for (const auto& a : kArchitectures)
+    if (a.head == head) return a.name;
+  return "encoder";
+}
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "gelu") return Activation::kGelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::kGeluTanh;
+  if (name == "gelu_fast") return Activation::kGeluFast;
+  if (name == "quick_gelu") return Activation::kQuickGelu;
+  if (name == "relu") return Activation::kRelu;
+  if (name == "silu" || name == "swish") return Activation::kSilu;
+  if (name == "tanh") return Activation::kTanh;
+  LTH_FAIL(ConfigError, "hidden_act '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, "
+           "quick_gelu, relu, silu, swish, tanh)", name);
+}
+
+BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  LTH_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
+  BertConfig c;
+  c.raw = j;
+  std::string model_type = "bert";
+  read_field(j, "model_type", model_type, source);
+  LTH_CHECK(model_type == "bert", ConfigError, "{}: model_type '{}' is not supported (only 'bert')", source, model_type);
+  read_field(j, "vocab_size", c.vocab_size, source);
+  read_field(j, "hidden_size", c.hidden_size, source);
+  read_field(j, "num_hidden_layers", c.num_hidden_layers, source);
+  read_field(j, "num_attention_heads", c.num_attention_heads, source);
+  read_field(j, "intermediate_size", c.intermediate_size, source);
+  read_field(j, "hidden_act", c.hidden_act, source);
+  read_field(j, "hidden_dropout_prob", c.hidden_dropout_prob, source);
+  read_field(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, source);
+  read_field(j, "classifier_dropout", c.classifier_dropout, source);
+  read_field(j, "max_position_embeddings", c.max_position_embeddings, source);
+  read_field(j, "type_vocab_size", c.type_vocab_size, source);
+  read_field(j, "initializer_range", c.initializer_range, source);
+  read_field(j, "layer_norm_eps", c.layer_norm_eps, source);
+  read_field(j, "pad_token_id", c.pad_token_id, source);
+  read_field(j, "problem_type", c.problem_type, source);
+
+  // Settings that change the computation and are not implemented.
+  std::string position_type = "absolute";
+  read_field(j, "position_embedding_type", position_type, source);
+  LTH_CHECK(position_type == "absolute", ConfigError,
+            "{}: position_embedding_type '{}' is not supported (only 'absolute')", source, position_type);
+  bool flag = false;
+  read_field(j, "is_decoder", flag, source);
+  LTH_CHECK(!flag, ConfigError, "{}: is_decoder=true is not supported (lth runs BERT encoders)", source);
+  read_field(j, "add_cross_attention", flag, source);
+  LTH_CHECK(!flag, ConfigError, "{}: add_cross_attention=true is not supported", source);
+
+  auto positive = [&](int64_t v, const char* key) {
+    LTH_CHECK(v > 0, ConfigError, "{}: {} must be positive, got {}", source, key, v);
+  };
+  positive(c.vocab_size, "vocab_size");
+  positive(c.hidden_size, "hidden_size");
+  positive(c.num_hidden_layers, "num_hidden_layers");
+  positive(c.num_attention_heads, "num_attention_heads");
+  positive(c.intermediate_size, "intermediate_size");
+  positive(c.max_position_embeddings, "max_position_embeddings");
+  positive(c.type_vocab_size, "type_vocab_size");
+  LTH_CHECK(c.hidden_size % c.num_attention_heads == 0, ConfigError,
+            "{}: hidden_size {} is not a multiple of num_attention_heads {}", source, c.hidden_size,
+            c.num_attention_heads);
+  LTH_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, ConfigError,
+            "{}: pad_token_id {} outside the vocabulary (size {})", source, c.pad_token_id, c.vocab_size);
+  try {
+    activation_from_name(c.hidden_act);
+  } catch (const ConfigError& e) {
+    LTH_FAIL(ConfigError, "{}: {}", source, e.what());
+  }
+
+  // Head and labels.
+  auto arch = j.find("architectures");
+  if (arch != j.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
+    try {
+      c.head = head_from_architecture((*arch)[0].get<std::string>());
+    } catch (const ConfigError& e) {
+      LTH_FAIL(ConfigError, "{}: {}", source, e.what());
+    }
+  }
+  auto id2label = j.find("id2label");
+  int64_t num_labels = 0;
+  if (id2label != j.end() && id2label->is_object()) {
+    num_labels = static_cast<int64_t>(id2label->size());
+    c.id2label.assign(static_cast<size_t>(num_labels), "");
+    for (auto it = id2label->begin(); it != id2label->end(); ++it) {
+      int64_t index = -1;
+      try {
+        index = std::stoll(it.key());
+      } catch (const std::exception&) {
+      }
+      LTH_CHECK(index >= 0 && index < num_labels && it.value().is_string(), ConfigError,
+                "{}: id2label has a bad entry '{}'", source, it.key());
+      c.id2label[static_cast<size_t>(index)] = it.value().get<std::string>();
+    }
+  }
+  auto nl = j.find("num_labels");
+  if (nl != j.end() && nl->is_number_integer() && nl->get<int64_t>() != num_labels) {
+    c.set_head(c.head, nl->get<int64_t>());
+  }
+  if (c.id2label.empty()) c.set_head(c.head, 2);  // transformers' default
+  return c;
+}
+
+BertConfig BertConfig::from_file(const std::string& path) { return from_json(read_json_file(path), path); }
+
+void BertConfig::set_head(HeadKind kind, int64_t n, std::vector<std::string> labels) {
+  head = kind;
+  if (labels.empty()) {
+    for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
+  }
+  LTH_CHECK(static_cast<int64_t>(labels.size()) == n, ConfigError, "{} labels given for num_labels {}", labels.size(), n);
+  id2label = std::move(labels);
+}
+
+nlohmann::json BertConfig::to_json() const {
+  nlohmann::json j = raw.is_object() ? raw : nlohmann::json::object();
+  j["model_type"] = "bert";
+  j["architectures"] = nlohmann::json::array({architecture_name(head)});
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["num_attention_heads"] = num_attention_heads;
+  j["intermediate_size"] = intermediate_size;
+  j["hidden_act"] = hidden_act;
+  j["hidden_dropout_prob"] = hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
+  j["classifier_dropout"] = classifier_dropout >= 0 ? nlohmann::json(classifier_dropout) : nlohmann::json(nullptr);
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["type_vocab_size"] = type_vocab_size;
+  j["initializer_range"] = initializer_range;
+  j["layer_norm_eps"] = layer_norm_eps;
+  j["pad_token_id"] = pad_token_id;
+  j["position_embedding_type"] = "absolute";
+  j["torch_dtype"] = "float32";
+  nlohmann::json i2l = nlohmann::json::object(), l2i = nlohmann::json::object();
+  for (size_t i = 0; i < id2label.size(); ++i) {
+    i2l[std::to_string(i)] = id2label[i];
+    l2i[id2label[i]] = i;
+  }
+  j["id2label"] = i2l;
+  j["label2id"] = l2i;
+  j.erase("num_labels");
+  if (!problem_type.empty()) j["problem_type"] = problem_type;
+  return j;
+}
+
+}  // namespace lth::model

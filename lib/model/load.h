@@ -1,0 +1,47 @@
+// Loading a Bert from a Hugging Face checkpoint directory and saving it back in HF format.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/bert.h"
+
+namespace lth::model {
+
+struct LoadOptions {
+  // The head to build. Unset: the one `architectures` in config.json names.
+  std::optional<HeadKind> head;
+  // Labels for a classification head (size = num_labels). Unset: the checkpoint's id2label.
+  std::optional<std::vector<std::string>> labels;
+  // Config overrides applied before the model is built (e.g. dropout 0 for tests).
+  std::optional<double> hidden_dropout_prob, attention_probs_dropout_prob;
+};
+
+struct LoadReport {
+  std::string format;                     // "safetensors", "bin", ...
+  std::vector<std::string> new_parameters;  // initialised here (a new task head), not loaded
+  std::vector<std::string> ignored;         // checkpoint tensors of another head, not used
+};
+
+// Loads strictly: every encoder parameter must be in the checkpoint, and every checkpoint tensor
+// must be used (or belong to a known task head that the chosen head does not use). Only a newly
+// created head (and pooler) may be missing; what was created is listed in the report and logged.
+// All missing and unexpected keys are reported in ONE error. Accepts keys with or without the
+// "bert." prefix and the old LayerNorm names gamma/beta. Tensors are converted to float32.
+Bert load_pretrained(const std::string& dir, const LoadOptions& options = {}, LoadReport* report = nullptr);
+
+// Writes `dir`/config.json and `dir`/model.safetensors as transformers writes them (tied MLM
+// decoder aliases omitted; a plain encoder without the "bert." prefix). When `tokenizer_from`
+// names a directory, its vocab.txt / tokenizer_config.json / special_tokens_map.json /
+// *.model files are copied too. Files are written atomically.
+void save_pretrained(Bert& model, const std::string& dir, const std::string& tokenizer_from = "");
+
+// The state dict with HF's names (what save_pretrained writes), in registration order.
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(Bert& model);
+
+// Copies tokenizer files (vocab.txt, tokenizer_config.json, special_tokens_map.json, *.model)
+// from one directory to another.
+void copy_tokenizer_files(const std::string& from, const std::string& to);
+
+}  // namespace lth::model
