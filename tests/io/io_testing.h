@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -43,6 +45,7 @@ inline void expect_io_error(const std::function<void()>& fn, const std::string& 
     thrown = true;
     message = e.what();
   }
+  if (std::getenv("LTH_IO_SHOW_ERRORS") != nullptr) std::fprintf(stderr, "%s\n", message.c_str());
   INFO("path: ", path, "; phrase: ", phrase, "; message: ", message);
   REQUIRE(thrown);
   CHECK(message.find(path) != std::string::npos);

@@ -204,6 +204,7 @@ TEST_CASE("safetensors: fixtures re-written by our writer reload bit-identically
       CHECK(out.entries()[i].end == in.entries()[i].end);
     }
     CHECK(RawFile::read(path).data == RawFile::read(original).data);
+    CHECK(lth::read_file(path) == lth::read_file(original));
   }
 }
 
