@@ -1,6 +1,6 @@
 // Sparse linear layer for pruned weights: Y = X W^T + b with W stored compressed (CSR).
 //
-// Layout: plain CSR over W [out, in] in natural row order: row_ptr (int32, out + 1 entries), col_idx
+// Layout: CSR over W [out, in] in natural row order: row_ptr (int32, out + 1 entries), col_idx
 // (int32, ascending within a row) and values (float). Why CSR and no row reordering or blocking: the
 // kernel vectorises over tokens, not over W, so it needs nothing from W but "for each output row, its
 // (column, weight) pairs"; natural row order lets each group of 16 output rows be written to Y with
@@ -36,7 +36,7 @@ class PackedSparse {
 
   // Kept fraction nnz / (rows * cols); 0 for an empty shape.
   double density() const;
-  // Bytes of the three arrays (what a file holding them needs, headers aside).
+  // Bytes of the three CSR arrays (what a file holding them needs, headers aside).
   std::size_t bytes() const;
   // The dense [rows, cols] float32 matrix again (pruned entries 0).
   at::Tensor to_dense() const;
