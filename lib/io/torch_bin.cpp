@@ -1,9 +1,15 @@
-// pytorch_model.bin: a zip-format torch.save() of a state dict, unpickled with LibTorch's own reader.
+// pytorch_model.bin: a zip-format torch.save() of a state dict, unpickled with LibTorch's own reader
+// (the same steps as torch::pickle_load, over a bounds-checked byte source).
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <algorithm>
+#include <memory>
+
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -25,6 +31,32 @@ bool looks_like_legacy_torch_save(const std::string& bytes) {
   return starts_with(bytes, kLegacyPrefix, sizeof(kLegacyPrefix));
 }
 
+// Serves the archive bytes to LibTorch's zip reader, never reading past the end. (LibTorch 1.13's own
+// in-memory adapter behind torch::pickle_load copies whatever range it is asked for, so a truncated
+// or damaged archive makes it read out of bounds; a short read here makes miniz fail cleanly instead.)
+class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::string& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    const size_t count = std::min<uint64_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, count);
+    return count;
+  }
+
+ private:
+  const std::string& bytes_;
+};
+
+// What torch::pickle_load does, with the bounded reader: the pickle is the archive's data.pkl and
+// tensor storages are the records data/<key>.
+c10::IValue unpickle_archive(const std::string& bytes) {
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
+  return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", c10::nullopt,
+                                           c10::nullopt, c10::nullopt, reader);
+}
+
 }  // namespace
 
 NamedTensors read_torch_bin(const std::string& path) {
@@ -40,7 +72,7 @@ NamedTensors read_torch_bin(const std::string& path) {
 
   c10::IValue value;
   try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    value = unpickle_archive(bytes);
   } catch (const c10::Error& e) {
     LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, e.what_without_backtrace());
   } catch (const std::exception& e) {
