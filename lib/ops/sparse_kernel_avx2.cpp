@@ -1,4 +1,4 @@
-// AVX2 + FMA instantiation of the tiled kernel (compiled with -mavx2 -mfma). Token tiles of 64 (8 ymm),
+// AVX2 + FMA instantiation of the tiled kernel (compiled with -mavx2 -mfma). Token tiles of 32 (4 ymm),
 // rows in groups of 8, 8x8 register transposes. No torch headers here.
 #include "ops/sparse_kernels.h"
 
@@ -13,7 +13,7 @@ namespace {
 struct Avx2 {
   using Reg = __m256;
   static constexpr int kWidth = 8;
-  static constexpr int kMaxVecs = 8;
+  static constexpr int kMaxVecs = 4;
   static constexpr int kGroup = 8;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg set1(float v) { return _mm256_set1_ps(v); }

@@ -1,5 +1,5 @@
 // AVX-512 instantiation of the tiled kernel (compiled with -mavx512f -mavx512bw -mavx512vl -mfma).
-// Token tiles of 64 (4 zmm), rows in groups of 16, 16x16 register transposes. No torch headers here.
+// Token tiles of 32 (2 zmm), rows in groups of 16, 16x16 register transposes. No torch headers here.
 #include "ops/sparse_kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
@@ -19,7 +19,7 @@ namespace {
 struct Avx512 {
   using Reg = __m512;
   static constexpr int kWidth = 16;
-  static constexpr int kMaxVecs = 4;
+  static constexpr int kMaxVecs = 2;
   static constexpr int kGroup = 16;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg set1(float v) { return _mm512_set1_ps(v); }

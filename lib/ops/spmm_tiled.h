@@ -2,12 +2,14 @@
 // translation unit (sparse_kernel_{portable,avx2,avx512}.cpp), each compiled with its own -m flags.
 //
 // Layout and schedule (why: W is unstructured, so the only dimension with contiguous reuse is tokens):
-//   * X [tokens, in] is cut into token tiles of TT = NV * V::kWidth tokens. A tile is transposed into a
+//   * X [tokens, in] is cut into token tiles of TT = NV * V::kWidth tokens (32 on every path: 64 and
+//     128 were measured 5-25% slower at BERT shapes on Zen 5, the bigger panel costing more than the
+//     per-weight overhead it amortises). A tile is transposed into a
 //     column panel P [in][TT] (tokens contiguous, tail tokens zero), so for a kept weight (r, c, w) the
 //     update Y^T[r, tile] += w * P[c, :] is NV full-width vector FMAs with a broadcast weight.
 //   * Rows are processed in natural order in groups of V::kGroup; each group's Y^T block [group][TT] is
 //     kept in a small buffer and written to Y [tokens, out] with register transposes (+ bias).
-//   * Two accumulator sets (even/odd kept weights) give 2*NV independent FMA chains per row.
+//   * Interleaved accumulator sets give 8 (or more) independent FMA chains per row.
 //   * The panel is read from L2 (in = 3072: 768 KiB). Cutting it into L1-sized column blocks (128, 256,
 //     512 columns, partial sums kept per block) was measured slower or equal at 90-95% sparsity on the
 //     BERT shapes (Zen 5, 1 MiB L2), so there is none.
@@ -51,31 +53,35 @@ void pack_panel(const float* x, int64_t in, int64_t tt, int64_t stride, int64_t 
   }
 }
 
-// out[0 .. NV*W) = sum_k val[k] * panel[idx[k]][0 .. NV*W)
+// out[0 .. NV*W) = sum_k val[k] * panel[idx[k]][0 .. NV*W). U interleaved accumulator sets (kept
+// weights k, k+1, .., k+U-1 go to different sets) give U*NV independent FMA chains to hide latency.
 template <class V, int NV>
 inline void row_times_panel(const int32_t* idx, const float* val, int32_t n, const float* panel, float* out) {
   constexpr int64_t TT = NV * V::kWidth;
+  constexpr int U = 2;  // 4 was measured no faster
   using Reg = typename V::Reg;
-  Reg a[NV], b[NV];
-  for (int v = 0; v < NV; ++v) {
-    a[v] = V::zero();
-    b[v] = V::zero();
+  Reg acc[U][NV];
+  for (int u = 0; u < U; ++u) {
+    for (int v = 0; v < NV; ++v) acc[u][v] = V::zero();
   }
   int32_t k = 0;
-  for (; k + 2 <= n; k += 2) {
-    const float* p0 = panel + static_cast<int64_t>(idx[k]) * TT;
-    const float* p1 = panel + static_cast<int64_t>(idx[k + 1]) * TT;
-    const Reg w0 = V::set1(val[k]);
-    const Reg w1 = V::set1(val[k + 1]);
-    for (int v = 0; v < NV; ++v) a[v] = V::fma(w0, V::load(p0 + v * V::kWidth), a[v]);
-    for (int v = 0; v < NV; ++v) b[v] = V::fma(w1, V::load(p1 + v * V::kWidth), b[v]);
+  for (; k + U <= n; k += U) {
+    for (int u = 0; u < U; ++u) {
+      const float* p = panel + static_cast<int64_t>(idx[k + u]) * TT;
+      const Reg w = V::set1(val[k + u]);
+      for (int v = 0; v < NV; ++v) acc[u][v] = V::fma(w, V::load(p + v * V::kWidth), acc[u][v]);
+    }
   }
-  if (k < n) {
-    const float* p0 = panel + static_cast<int64_t>(idx[k]) * TT;
-    const Reg w0 = V::set1(val[k]);
-    for (int v = 0; v < NV; ++v) a[v] = V::fma(w0, V::load(p0 + v * V::kWidth), a[v]);
+  for (int u = 0; k < n; ++k, ++u) {
+    const float* p = panel + static_cast<int64_t>(idx[k]) * TT;
+    const Reg w = V::set1(val[k]);
+    for (int v = 0; v < NV; ++v) acc[u][v] = V::fma(w, V::load(p + v * V::kWidth), acc[u][v]);
   }
-  for (int v = 0; v < NV; ++v) V::store(out + v * V::kWidth, V::add(a[v], b[v]));
+  for (int v = 0; v < NV; ++v) {
+    Reg sum = acc[0][v];
+    for (int u = 1; u < U; ++u) sum = V::add(sum, acc[u][v]);
+    V::store(out + v * V::kWidth, sum);
+  }
 }
 
 // Rows [r0, r1) (r0 a multiple of kGroup) of one token tile (tokens [t0, t0 + tt), panel stride
@@ -108,12 +114,13 @@ void run_rows(const SpmmArgs& a, const float* panel, int64_t r0, int64_t r1, int
 template <class V>
 void run_rows_nv(int nv, const SpmmArgs& a, const float* panel, int64_t r0, int64_t r1, int64_t t0, int64_t tt,
                  float* part) {
-  static_assert(V::kMaxVecs == 4 || V::kMaxVecs == 8, "tile widths");
-  switch (nv) {
-    case 1: run_rows<V, 1>(a, panel, r0, r1, t0, tt, part); break;
-    case 2: run_rows<V, 2>(a, panel, r0, r1, t0, tt, part); break;
-    case 4: run_rows<V, 4>(a, panel, r0, r1, t0, tt, part); break;
-    default: run_rows<V, V::kMaxVecs>(a, panel, r0, r1, t0, tt, part); break;
+  static_assert(V::kMaxVecs == 2 || V::kMaxVecs == 4, "tile widths");
+  if (nv == 1) {
+    run_rows<V, 1>(a, panel, r0, r1, t0, tt, part);
+  } else if (nv >= V::kMaxVecs) {
+    run_rows<V, V::kMaxVecs>(a, panel, r0, r1, t0, tt, part);
+  } else {
+    run_rows<V, 2>(a, panel, r0, r1, t0, tt, part);
   }
 }
 
