@@ -197,9 +197,18 @@ TEST_SUITE("ops") {
   }
 
   TEST_CASE("should_use_sparse follows the measured crossover") {
-    CHECK(lth::ops::should_use_sparse(0.05, 768, 768));
-    CHECK(lth::ops::should_use_sparse(0.10, 3072, 768));
+    using lth::ops::sparse_crossover_density;
+    // BERT-base at 90% sparsity is several times faster on the vector paths; dense weights never go sparse.
+    for (SparseIsa isa : {SparseIsa::kAvx512, SparseIsa::kAvx2}) {
+      CHECK(0.10 < sparse_crossover_density(isa, 768, 768));
+      CHECK(0.10 < sparse_crossover_density(isa, 768, 3072));
+      CHECK(sparse_crossover_density(isa, 768, 768) < 0.5);
+    }
+    CHECK(sparse_crossover_density(SparseIsa::kPortable, 768, 768) < 0.10);
+    CHECK(sparse_crossover_density(SparseIsa::kReference, 768, 768) == 0.0);
+    CHECK(lth::ops::should_use_sparse(0.05, 768, 768) == (lth::ops::selected_isa() != SparseIsa::kReference));
     CHECK_FALSE(lth::ops::should_use_sparse(0.9, 768, 3072));
-    CHECK_FALSE(lth::ops::should_use_sparse(1.0, 768, 768));
+    CHECK_FALSE(lth::ops::should_use_sparse(1.0, 128, 128));
+    CHECK(lth::ops::should_use_sparse(0.38, 768, 768) == (lth::ops::selected_isa() == SparseIsa::kAvx512));
   }
 }
