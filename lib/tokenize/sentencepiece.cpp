@@ -162,11 +162,6 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, co
   special_.sep_id = find_id(special_.sep);
   special_.mask_id = find_id(special_.mask);
   LTH_CHECK(special_.unk_id >= 0, ConfigError, "{}: unknown token '{}' is not in the vocabulary", model_file, special_.unk);
-  for (const std::string* s : {&special_.unk, &special_.sep, &special_.pad, &special_.cls, &special_.mask}) {
-    // Only user-visible specials written like [CLS] are matched in raw text; "<unk>"-style control
-    // pieces are not (SentencePiece itself never produces them from text).
-    if (!s->empty() && find_id(*s) >= 0 && s->front() == '[') never_split_.push_back(*s);
-  }
   model_max_length_ = config.model_max_length;
 }
 
@@ -235,25 +230,11 @@ void SentencePieceTokenizer::encode_plain(const std::string& text, std::size_t b
   LTH_CHECK(rc == 0, IoError, "{}: SentencePiece encoding failed: {}", source_, take_error(*module_, error));
 }
 
+// Special tokens written in the text are left to SentencePiece: user-defined pieces ([CLS], [MASK]
+// in ALBERT-style models) are matched by SentencePiece itself, exactly as spm_encode does.
 std::vector<Piece> SentencePieceTokenizer::tokenize_with_offsets(const std::string& text) const {
   std::vector<Piece> out;
-  std::size_t plain = 0, i = 0;
-  while (i < text.size()) {
-    std::size_t best = 0;
-    for (const std::string& s : never_split_) {
-      if (s.size() > best && text.compare(i, s.size(), s) == 0) best = s.size();
-    }
-    if (best == 0) {
-      ++i;
-      continue;
-    }
-    if (i > plain) encode_plain(text, plain, i, out);
-    const std::string token = text.substr(i, best);
-    out.push_back({token, find_id(token), static_cast<std::int64_t>(i), static_cast<std::int64_t>(i + best)});
-    i += best;
-    plain = i;
-  }
-  if (plain < text.size()) encode_plain(text, plain, text.size(), out);
+  encode_plain(text, 0, text.size(), out);
   return out;
 }
 

@@ -35,7 +35,6 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string source_;
   std::int64_t vocab_size_ = 0;
   bool lower_ = false;
-  std::vector<std::string> never_split_;
 };
 
 // Path of the shim module that would be loaded (for diagnostics); empty when none is found.

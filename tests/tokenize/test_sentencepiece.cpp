@@ -133,6 +133,23 @@ TEST_SUITE("tokenize") {
     CHECK(enc.input_ids.front() == 4);
     CHECK(enc.input_ids.back() == 5);
 
+    // The lth binary links LibTorch: the shim must load there without a protobuf clash.
+    const char* bin = std::getenv("LTH_BINARY");
+    if (bin != nullptr && lth::path_exists(bin)) {
+      const auto r = lth::testing::run_lth("tokenize --model " + lth::testing::quote(model_dir) + " --text " +
+                                           lth::testing::quote(texts[0]));
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      INFO("lth tokenize printed: " << r.out);
+      const auto j = nlohmann::json::parse(r.out);
+      std::vector<std::int64_t> ids;
+      for (const auto& s : split_spaces(want_ids[0])) ids.push_back(std::stoll(s));
+      ids.insert(ids.begin(), 4);
+      ids.push_back(5);
+      CHECK(j["input_ids"].get<std::vector<std::int64_t>>() == ids);
+    } else {
+      MESSAGE("lth binary not built: the in-process check of the shim is skipped");
+    }
+
     // With do_lower_case in tokenizer_config.json the text is lower-cased first; offsets still
     // point into the original text.
     std::ofstream(model_dir + "/tokenizer_config.json") << R"({"do_lower_case": true})";
@@ -147,20 +164,5 @@ TEST_SUITE("tokenize") {
       CHECK(lp[i].end == ref[i].end);
     }
 
-    // The lth binary links LibTorch: the shim must load there without a protobuf clash.
-    const char* bin = std::getenv("LTH_BINARY");
-    if (bin != nullptr && lth::path_exists(bin)) {
-      const auto r = lth::testing::run_lth("tokenize --model " + lth::testing::quote(model_dir) + " --text " +
-                                           lth::testing::quote(texts[0]));
-      CHECK_MESSAGE(r.exit_code == 0, r.err);
-      const auto j = nlohmann::json::parse(r.out);
-      std::vector<std::int64_t> ids;
-      for (const auto& s : split_spaces(want_ids[0])) ids.push_back(std::stoll(s));
-      ids.insert(ids.begin(), 4);
-      ids.push_back(5);
-      CHECK(j["input_ids"].get<std::vector<std::int64_t>>() == ids);
-    } else {
-      MESSAGE("lth binary not built: the in-process check of the shim is skipped");
-    }
   }
 }
