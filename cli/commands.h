@@ -23,5 +23,8 @@ void add_version_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_pretrain_command(CLI::App& app);
 
 }  // namespace lth::cli

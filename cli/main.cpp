@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   lth::cli::add_inspect_command(app);
   lth::cli::add_forward_command(app);
   lth::cli::add_tokenize_command(app);
+  lth::cli::add_finetune_command(app);
+  lth::cli::add_eval_command(app);
+  lth::cli::add_pretrain_command(app);
 
   try {
     app.parse(argc, argv);

@@ -236,7 +236,7 @@ void BertImpl::init_all() {
   if (mlm_bias.defined()) mlm_bias.zero_();
 }
 
-void BertImpl::apply_head(BertOutputs& out) {
+void BertImpl::apply_head(BertOutputs& out, const at::Tensor& mlm_positions) {
   switch (config_.head) {
     case HeadKind::kSequenceClassification:
       out.logits = classifier(head_dropout(out.pooler_output));
@@ -252,7 +252,11 @@ void BertImpl::apply_head(BertOutputs& out) {
       break;
     }
     case HeadKind::kMaskedLM: {
-      auto h = mlm_layer_norm(activation(activation_from_name(config_.hidden_act), mlm_dense(out.last_hidden_state)));
+      auto hidden = out.last_hidden_state;
+      if (mlm_positions.defined()) hidden = hidden.index({mlm_positions});
+      // LayerNorm in fp32: under bf16 autocast the dense output is bf16, and LibTorch 1.13's CPU
+      // layer_norm does not take mixed dtypes.
+      auto h = mlm_layer_norm(activation(activation_from_name(config_.hidden_act), mlm_dense(hidden)).to(torch::kFloat32));
       out.logits = F::linear(h, bert->embeddings->word_embeddings->weight, mlm_bias);
       break;
     }
@@ -270,7 +274,7 @@ BertOutputs BertImpl::forward(const at::Tensor& input_ids, const at::Tensor& att
   out.hidden_states = std::move(enc.hidden_states);
   out.attentions = std::move(enc.attentions);
   if (bert->has_pooler()) out.pooler_output = bert->pool(out.last_hidden_state);
-  apply_head(out);
+  apply_head(out, options.mlm_positions);
   return out;
 }
 

@@ -128,6 +128,9 @@ struct BertOutputs {
 struct ForwardOptions {
   bool hidden_states = false;
   bool attentions = false;
+  // Masked LM only: a [B, L] bool tensor; logits are computed only where it is true ([N, vocab]),
+  // which saves most of the decoder's work in training (only ~15% of positions are predicted).
+  at::Tensor mlm_positions;
 };
 
 // BERT with one of HF's task heads. Parameter names equal the HF checkpoint keys of the matching
@@ -141,7 +144,7 @@ class BertImpl : public torch::nn::Module {
   BertOutputs forward(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& token_type_ids,
                       const ForwardOptions& options = {});
   // Runs the task head on encoder outputs (used by wrappers that produce their own hidden states).
-  void apply_head(BertOutputs& out);
+  void apply_head(BertOutputs& out, const at::Tensor& mlm_positions = {});
 
   const BertConfig& config() const { return config_; }
   BertEncoderModel encoder() { return bert; }

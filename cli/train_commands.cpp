@@ -1,0 +1,201 @@
+// lth finetune / eval / pretrain: thin wrappers that build typed configs and call the library.
+#include <filesystem>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "cli/commands.h"
+#include "cli/train_options.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "io/checkpoint.h"
+#include "model/load.h"
+#include "tasks/task.h"
+#include "tokenize/tokenizer.h"
+
+namespace lth::cli {
+namespace fs = std::filesystem;
+namespace {
+
+void require(const std::string& value, const char* flag) {
+  LTH_CHECK(!value.empty(), UsageError, "{} is required", flag);
+}
+
+void print_metrics(const nlohmann::json& metrics) { fmt::print("{}\n", metrics.dump()); }
+
+// --max-length cannot exceed the model's position table.
+int64_t capped_length(const std::string& model_dir, int64_t max_length) {
+  const auto config = model::BertConfig::from_file(io::find_checkpoint(model_dir).config_path);
+  if (max_length > config.max_position_embeddings) {
+    log::warn("train", "--max-length {} exceeds max_position_embeddings {} of {}: using {}", max_length,
+              config.max_position_embeddings, model_dir, config.max_position_embeddings);
+    return config.max_position_embeddings;
+  }
+  return max_length;
+}
+
+train::Hooks task_hooks(tasks::Task& task) {
+  train::Hooks hooks;
+  hooks.evaluate = [&task](model::Bert& m) { return task.evaluate(m, task.default_eval_split(), ""); };
+  hooks.main_metric = task.main_metric();
+  hooks.transform_batch = task.batch_transform();
+  return hooks;
+}
+
+void run_finetune(const TrainingConfig& cfg) {
+  require(cfg.model, "--model");
+  require(cfg.task, "--task");
+  require(cfg.out, "--out");
+  if (cfg.task != "mlm") require(cfg.data.empty() && !cfg.task_options.train_file.empty() ? "x" : cfg.data, "--data");
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
+  tasks::TaskOptions topts = cfg.task_options;
+  topts.data = cfg.data;
+  topts.texts = cfg.texts;
+  topts.max_length = capped_length(cfg.model, topts.max_length);
+  auto task = tasks::make_task(cfg.task, topts, tok);
+  torch::manual_seed(cfg.train.seed);
+  model::LoadOptions lopts;
+  lopts.head = task->head();
+  if (!task->labels().empty()) lopts.labels = task->labels();
+  model::Bert bert = model::load_pretrained(cfg.model, lopts);
+  const auto features = task->train_features();
+  make_dirs(cfg.out);
+  write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
+  log::info("finetune", "{} on {}: {} training examples, {} -> {}", cfg.model, cfg.task, features.size(),
+            cfg.train.length, cfg.out);
+  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, task_hooks(*task), cfg.out,
+                             cfg.model);
+  if (!result.skipped) {
+    log::info("finetune", "{} steps in {:.1f}s ({:.1f} examples/s)", result.steps, result.seconds,
+              result.examples_per_second);
+  }
+  print_metrics(result.final_metrics);
+}
+
+struct EvalConfig {
+  std::string model, task, data, split, predictions, text_override;
+  std::vector<std::string> texts;
+  int64_t max_length = 128;
+  int64_t batch_size = 128;
+  std::string precision = "fp32";
+  RuntimeOptions runtime;
+};
+
+void run_eval(const EvalConfig& cfg) {
+  tasks::TaskOptions topts;
+  topts.data = cfg.data;
+  topts.texts = cfg.texts;
+  topts.max_length = capped_length(cfg.model, cfg.max_length);
+  topts.eval_batch_size = cfg.batch_size;
+  topts.precision = cfg.precision;
+  topts.device = apply_runtime_options(cfg.runtime);
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
+  auto task = tasks::make_task(cfg.task, topts, tok);
+  model::LoadOptions lopts;
+  lopts.head = task->head();
+  model::LoadReport report;
+  model::Bert bert = model::load_pretrained(cfg.model, lopts, &report);
+  if (!report.new_parameters.empty()) {
+    log::warn("eval", "{} has no trained {} head: scores come from a randomly initialised head", cfg.model,
+              model::head_name(task->head()));
+  }
+  if (task->head() != model::HeadKind::kMaskedLM && !task->labels().empty() &&
+      bert->config().num_labels() != static_cast<int64_t>(task->labels().size())) {
+    LTH_FAIL(Error, "{}: the head has {} labels, {} has {}", cfg.model, bert->config().num_labels(), cfg.task,
+             task->labels().size());
+  }
+  bert->to(torch::Device(topts.device));
+  bert->eval();
+  const std::string split = cfg.split.empty() ? task->default_eval_split() : cfg.split;
+  print_metrics(task->evaluate(bert, split, cfg.predictions));
+}
+
+void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std::string& vocab, bool lowercase) {
+  require(cfg.out, "--out");
+  LTH_CHECK(!cfg.texts.empty(), UsageError, "--text is required (files or folders of raw text)");
+  LTH_CHECK(cfg.model.empty() != bert_config.empty(), UsageError,
+            "give exactly one of --model DIR (continue) or --config BERT_CONFIG.json (from scratch)");
+  make_dirs(cfg.out);
+  std::string tokenizer_dir = cfg.model;
+  torch::manual_seed(cfg.train.seed);
+  model::Bert bert{nullptr};
+  if (!cfg.model.empty()) {
+    model::LoadOptions lopts;
+    lopts.head = model::HeadKind::kMaskedLM;
+    bert = model::load_pretrained(cfg.model, lopts);
+  } else {
+    require(vocab, "--vocab (with --config)");
+    tokenizer_dir = cfg.out + "/tokenizer";
+    make_dirs(tokenizer_dir);
+    write_file_atomic(tokenizer_dir + "/vocab.txt", read_file(vocab));
+    nlohmann::json tc = {{"do_lower_case", lowercase}, {"tokenizer_class", "BertTokenizer"},
+                         {"model_max_length", cfg.task_options.max_length}};
+    write_file_atomic(tokenizer_dir + "/tokenizer_config.json", tc.dump(2) + "\n");
+    auto config = model::BertConfig::from_file(bert_config);
+    config.set_head(model::HeadKind::kMaskedLM, 2);
+    bert = model::Bert(config);
+  }
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(tokenizer_dir);
+  LTH_CHECK(tok->vocab_size() == bert->config().vocab_size, ConfigError,
+            "the vocabulary has {} entries but the model's vocab_size is {}", tok->vocab_size(), bert->config().vocab_size);
+  tasks::TaskOptions topts = cfg.task_options;
+  topts.texts = cfg.texts;
+  auto task = tasks::make_task("mlm", topts, tok);
+  const auto features = task->train_features();
+  write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
+  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, task_hooks(*task), cfg.out,
+                             tokenizer_dir);
+  if (!result.skipped) {
+    log::info("pretrain", "{} steps in {:.1f}s; model in {}/model", result.steps, result.seconds, cfg.out);
+  }
+  print_metrics(result.final_metrics);
+}
+
+}  // namespace
+
+void add_finetune_command(CLI::App& app) {
+  auto cfg = std::make_shared<TrainingConfig>();
+  auto* cmd = app.add_subcommand("finetune", "Fine-tune a checkpoint on a task; writes metrics.jsonl, model/, best/");
+  auto resolve = add_training_options(*cmd, cfg);
+  cmd->callback([cfg, resolve] {
+    if (resolve()) run_finetune(*cfg);
+  });
+}
+
+void add_eval_command(CLI::App& app) {
+  auto cfg = std::make_shared<EvalConfig>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a task split; prints one JSON line of metrics");
+  cmd->add_option("--model", cfg->model, "Hugging Face checkpoint directory")->required();
+  cmd->add_option("--task", cfg->task, "Task name (see lth finetune --help)")->required();
+  cmd->add_option("--data", cfg->data, "Data directory");
+  cmd->add_option("--text", cfg->texts, "Raw text (mlm)");
+  cmd->add_option("--split", cfg->split, "Split: dev, test, dev_matched, ... (default: the task's dev split)");
+  cmd->add_option("--predictions", cfg->predictions, "Write predictions (GLUE: index<TAB>prediction TSV)");
+  cmd->add_option("--max-length", cfg->max_length, "Maximum sequence length")->capture_default_str();
+  cmd->add_option("--batch-size", cfg->batch_size, "Evaluation batch size")->capture_default_str();
+  cmd->add_option("--precision", cfg->precision, "fp32 or bf16")->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+  add_runtime_options(*cmd, cfg->runtime);
+  cmd->callback([cfg] { run_eval(*cfg); });
+}
+
+void add_pretrain_command(CLI::App& app) {
+  auto cfg = std::make_shared<TrainingConfig>();
+  cfg->train.lr = 1e-4;
+  cfg->train.weight_decay = 0.01;
+  cfg->train.length = "1ep";
+  cfg->train.save_every = "200it";
+  auto bert_config = std::make_shared<std::string>();
+  auto vocab = std::make_shared<std::string>();
+  auto lowercase = std::make_shared<bool>(true);
+  auto* cmd = app.add_subcommand("pretrain", "Masked-LM pretraining from scratch (--bert-config + --vocab) or continued (--model)");
+  auto resolve = add_training_options(*cmd, cfg, /*with_task=*/false);
+  cmd->add_option("--bert-config", *bert_config, "BERT config.json for a model trained from scratch");
+  cmd->add_option("--vocab", *vocab, "WordPiece vocab.txt for a model trained from scratch");
+  cmd->add_flag("--lowercase,!--no-lowercase", *lowercase, "Lower-case text (uncased vocabulary)")->capture_default_str();
+  cmd->callback([cfg, resolve, bert_config, vocab, lowercase] {
+    if (resolve()) run_pretrain(*cfg, *bert_config, *vocab, *lowercase);
+  });
+}
+
+}  // namespace lth::cli

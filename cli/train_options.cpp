@@ -1,0 +1,186 @@
+#include "cli/train_options.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace lth::cli {
+namespace {
+
+template <typename T>
+void take(const nlohmann::json& j, const char* key, T& out, std::set<std::string>& seen) {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  seen.insert(key);
+  out = it->get<T>();
+}
+
+}  // namespace
+
+nlohmann::json TrainingConfig::to_json() const {
+  return {{"model", model},
+          {"task", task},
+          {"data", data},
+          {"text", texts},
+          {"out", out},
+          {"length", train.length},
+          {"lr", train.lr},
+          {"batch_size", train.batch_size},
+          {"warmup", train.warmup},
+          {"weight_decay", train.weight_decay},
+          {"max_grad_norm", train.max_grad_norm},
+          {"grad_accum", train.grad_accum},
+          {"seed", train.seed},
+          {"eval_every", train.eval_every},
+          {"save_every", train.save_every},
+          {"precision", train.precision},
+          {"group_by_length", train.group_by_length},
+          {"pad_to_max_length", train.pad_to > 0},
+          {"save_models", train.save_models},
+          {"max_length", task_options.max_length},
+          {"max_train_examples", task_options.max_train_examples},
+          {"mlm_probability", task_options.mlm_probability},
+          {"whole_word_masking", task_options.whole_word_masking},
+          {"train_file", task_options.train_file},
+          {"dev_file", task_options.dev_file},
+          {"threads", runtime.threads},
+          {"device", runtime.device}};
+}
+
+void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& source) {
+  LTH_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
+  std::set<std::string> seen;
+  try {
+    take(j, "model", model, seen);
+    take(j, "task", task, seen);
+    take(j, "data", data, seen);
+    take(j, "text", texts, seen);
+    take(j, "out", out, seen);
+    take(j, "length", train.length, seen);
+    take(j, "lr", train.lr, seen);
+    take(j, "batch_size", train.batch_size, seen);
+    take(j, "warmup", train.warmup, seen);
+    take(j, "weight_decay", train.weight_decay, seen);
+    take(j, "max_grad_norm", train.max_grad_norm, seen);
+    take(j, "grad_accum", train.grad_accum, seen);
+    take(j, "seed", train.seed, seen);
+    take(j, "eval_every", train.eval_every, seen);
+    take(j, "save_every", train.save_every, seen);
+    take(j, "precision", train.precision, seen);
+    take(j, "group_by_length", train.group_by_length, seen);
+    take(j, "save_models", train.save_models, seen);
+    bool pad = train.pad_to > 0;
+    take(j, "pad_to_max_length", pad, seen);
+    take(j, "max_length", task_options.max_length, seen);
+    train.pad_to = pad ? task_options.max_length : 0;
+    take(j, "max_train_examples", task_options.max_train_examples, seen);
+    take(j, "mlm_probability", task_options.mlm_probability, seen);
+    take(j, "whole_word_masking", task_options.whole_word_masking, seen);
+    take(j, "train_file", task_options.train_file, seen);
+    take(j, "dev_file", task_options.dev_file, seen);
+    take(j, "threads", runtime.threads, seen);
+    take(j, "device", runtime.device, seen);
+  } catch (const nlohmann::json::exception& e) {
+    LTH_FAIL(ConfigError, "{}: a value has the wrong type: {}", source, e.what());
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    LTH_CHECK(seen.count(it.key()), ConfigError, "{}: unknown key '{}'", source, it.key());
+  }
+}
+
+std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<TrainingConfig> cfg, bool with_task) {
+  // Flags bind to a scratch copy; only those given on the command line override --config.
+  auto flags = std::make_shared<TrainingConfig>(*cfg);
+  auto config_file = std::make_shared<std::string>();
+  auto dump = std::make_shared<bool>(false);
+  auto epochs = std::make_shared<int64_t>(0);
+  auto steps = std::make_shared<int64_t>(0);
+  auto pad = std::make_shared<bool>(false);
+  auto no_group = std::make_shared<bool>(false);
+  auto no_save = std::make_shared<bool>(false);
+  std::vector<std::pair<CLI::Option*, std::function<void()>>> appliers;
+  auto bind = [&](CLI::Option* opt, std::function<void()> apply) { appliers.emplace_back(opt, std::move(apply)); return opt; };
+  TrainingConfig& f = *flags;
+  TrainingConfig& c = *cfg;
+  bind(cmd.add_option("--model", f.model, "Hugging Face checkpoint directory (weights + tokenizer)"), [&c, &f] { c.model = f.model; });
+  if (with_task) {
+    bind(cmd.add_option("--task", f.task, "Task: glue/cola, glue/sst2, glue/mrpc, glue/stsb, glue/qqp, glue/mnli, "
+                                          "glue/qnli, glue/rte, glue/wnli, mlm"),
+         [&c, &f] { c.task = f.task; });
+    bind(cmd.add_option("--data", f.data, "Data directory (the GLUE root or the task's folder)"), [&c, &f] { c.data = f.data; });
+  }
+  bind(cmd.add_option("--text", f.texts, "Raw text files or folders (masked LM)"), [&c, &f] { c.texts = f.texts; });
+  bind(cmd.add_option("--out", f.out, "Output directory"), [&c, &f] { c.out = f.out; });
+  bind(cmd.add_option("--epochs", *epochs, "Training length in epochs")->capture_default_str(),
+       [&c, epochs] { c.train.length = std::to_string(*epochs) + "ep"; });
+  bind(cmd.add_option("--steps", *steps, "Training length in optimizer steps (overrides --epochs)"),
+       [&c, steps] { c.train.length = std::to_string(*steps) + "it"; });
+  bind(cmd.add_option("--length", f.train.length, "Training length as a step: 3ep, 1000it, 1ep200it")->capture_default_str(),
+       [&c, &f] { c.train.length = f.train.length; });
+  bind(cmd.add_option("--lr", f.train.lr, "Peak learning rate")->capture_default_str(), [&c, &f] { c.train.lr = f.train.lr; });
+  bind(cmd.add_option("--batch-size", f.train.batch_size, "Examples per optimizer step (per micro-batch with --grad-accum)")
+           ->capture_default_str(),
+       [&c, &f] { c.train.batch_size = f.train.batch_size; });
+  bind(cmd.add_option("--max-length", f.task_options.max_length, "Maximum sequence length in tokens")->capture_default_str(),
+       [&c, &f] { c.task_options.max_length = f.task_options.max_length; });
+  bind(cmd.add_option("--warmup", f.train.warmup, "Linear warmup length (step: 100it, 1ep)")->capture_default_str(),
+       [&c, &f] { c.train.warmup = f.train.warmup; });
+  bind(cmd.add_option("--weight-decay", f.train.weight_decay, "AdamW weight decay (not on biases/LayerNorm)")->capture_default_str(),
+       [&c, &f] { c.train.weight_decay = f.train.weight_decay; });
+  bind(cmd.add_option("--max-grad-norm", f.train.max_grad_norm, "Gradient clipping norm (0 = off)")->capture_default_str(),
+       [&c, &f] { c.train.max_grad_norm = f.train.max_grad_norm; });
+  bind(cmd.add_option("--grad-accum", f.train.grad_accum, "Micro-batches accumulated per optimizer step")->capture_default_str(),
+       [&c, &f] { c.train.grad_accum = f.train.grad_accum; });
+  bind(cmd.add_option("--seed", f.train.seed, "Seed for data order, dropout, heads and masking")->capture_default_str(),
+       [&c, &f] { c.train.seed = f.train.seed; c.task_options.seed = f.train.seed; });
+  bind(cmd.add_option("--eval-every", f.train.eval_every, "Evaluate every this many steps (default: each epoch)"),
+       [&c, &f] { c.train.eval_every = f.train.eval_every; });
+  bind(cmd.add_option("--save-every", f.train.save_every, "Resume checkpoint interval")->capture_default_str(),
+       [&c, &f] { c.train.save_every = f.train.save_every; });
+  bind(cmd.add_option("--precision", f.train.precision, "fp32 or bf16 (CPU autocast, fp32 master weights)")
+           ->capture_default_str()
+           ->check(CLI::IsMember({"fp32", "bf16"})),
+       [&c, &f] { c.train.precision = f.train.precision; c.task_options.precision = f.train.precision; });
+  bind(cmd.add_flag("--pad-to-max-length", *pad, "Pad every batch to --max-length (default: dynamic padding)"),
+       [&c, pad] { c.train.pad_to = *pad ? 1 : 0; });
+  bind(cmd.add_flag("--no-group-by-length", *no_group, "Plain shuffled batches instead of length-grouped ones"),
+       [&c, no_group] { c.train.group_by_length = !*no_group; });
+  bind(cmd.add_flag("--no-save-models", *no_save, "Do not write model checkpoints (metrics only)"),
+       [&c, no_save] { c.train.save_models = !*no_save; });
+  bind(cmd.add_option("--max-train-examples", f.task_options.max_train_examples, "Use at most N training examples (0 = all)")
+           ->capture_default_str(),
+       [&c, &f] { c.task_options.max_train_examples = f.task_options.max_train_examples; });
+  bind(cmd.add_option("--train", f.task_options.train_file, "Training file (overrides the one --data gives)"),
+       [&c, &f] { c.task_options.train_file = f.task_options.train_file; });
+  bind(cmd.add_option("--dev", f.task_options.dev_file, "Dev file (overrides the one --data gives)"),
+       [&c, &f] { c.task_options.dev_file = f.task_options.dev_file; });
+  bind(cmd.add_flag("--whole-word-masking", f.task_options.whole_word_masking, "MLM: mask whole words"),
+       [&c, &f] { c.task_options.whole_word_masking = f.task_options.whole_word_masking; });
+  bind(cmd.add_option("--threads", f.runtime.threads, "Intra-op threads (0 = all available cores)")->capture_default_str(),
+       [&c, &f] { c.runtime.threads = f.runtime.threads; });
+  bind(cmd.add_option("--device", f.runtime.device, "cpu, cuda or cuda:N")->capture_default_str(),
+       [&c, &f] { c.runtime.device = f.runtime.device; });
+  cmd.add_option("--config", *config_file, "JSON config file (flags given on the command line override it)");
+  cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
+
+  return [cfg, flags, config_file, dump, appliers] {
+    if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
+    for (const auto& [opt, apply] : appliers) {
+      if (opt->count() > 0) apply();
+    }
+    if (cfg->train.pad_to > 0) cfg->train.pad_to = cfg->task_options.max_length;
+    cfg->task_options.seed = cfg->train.seed;
+    cfg->task_options.precision = cfg->train.precision;
+    if (*dump) {
+      fmt::print("{}\n", cfg->to_json().dump(2));
+      return false;
+    }
+    cfg->train.device = apply_runtime_options(cfg->runtime);
+    cfg->task_options.device = cfg->train.device;
+    return true;
+  };
+}
+
+}  // namespace lth::cli

@@ -1,0 +1,43 @@
+// Options shared by the commands that train (finetune, pretrain, prune, transfer): a typed config
+// with precedence defaults < --config FILE.json < flags, and --dump-config.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "tasks/task.h"
+#include "train/trainer.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace lth::cli {
+
+struct TrainingConfig {
+  std::string model;
+  std::string task;
+  std::string data;
+  std::vector<std::string> texts;
+  std::string out;
+  train::TrainConfig train;
+  tasks::TaskOptions task_options;
+  RuntimeOptions runtime;
+
+  nlohmann::json to_json() const;
+  // Overwrites fields present in `j`; unknown keys are a ConfigError naming the key and file.
+  void merge_json(const nlohmann::json& j, const std::string& source);
+};
+
+// Adds the training options to `cmd`, bound to `cfg`; returns a function to call first thing in the
+// callback: it applies --config and the explicitly given flags in the right order, handles
+// --dump-config (prints and returns false: the command must stop), and applies runtime options.
+std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<TrainingConfig> cfg, bool with_task = true);
+
+}  // namespace lth::cli

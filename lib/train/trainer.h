@@ -1,0 +1,82 @@
+// The fine-tuning loop: AdamW (no decay on biases/LayerNorm), linear warmup and decay, gradient
+// clipping and accumulation, seeded length-grouped batches, evaluation during training, best/last
+// checkpoints in HF format, exact resume after a kill, SIGINT/SIGTERM -> checkpoint and exit, and
+// masks kept exact (pruned weights are exactly 0 after every step).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/bert.h"
+#include "train/data.h"
+
+namespace lth::train {
+
+struct TrainConfig {
+  std::string length = "3ep";     // Step: total training length
+  double lr = 2e-5;
+  int64_t batch_size = 32;
+  std::string warmup = "0it";     // Step: linear warmup
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;     // <= 0: no clipping
+  int64_t grad_accum = 1;
+  uint64_t seed = 57;
+  std::string eval_every;         // Step; empty = at the end of every epoch
+  std::string save_every = "500it";  // resume checkpoint interval (also written on SIGINT/SIGTERM)
+  std::string precision = "fp32";    // fp32 | bf16 (autocast on CPU, fp32 master weights)
+  bool group_by_length = true;
+  int64_t pad_to = 0;             // > 0: pad every batch to this length (classic behaviour)
+  bool save_models = true;        // write model/ (last) and best/ in HF format
+  std::string device = "cpu";
+  bool progress = true;
+};
+
+// Masks by parameter name: 1 keep, 0 pruned (same shape as the parameter, float or bool).
+using MaskMap = std::map<std::string, at::Tensor>;
+
+struct Hooks {
+  // Evaluates the model; returns metrics (numbers). `main_metric` names the one that picks "best".
+  std::function<nlohmann::json(model::Bert&)> evaluate;
+  std::string main_metric;
+  // Changes a batch before the forward pass (MLM masking). `step` is the optimizer step about to run.
+  std::function<void(Batch&, int64_t step)> transform_batch;
+  // Called after each optimizer step with the number of steps done (rewind snapshots).
+  std::function<void(int64_t steps_done, model::Bert&)> after_step;
+  // Parameters to keep exactly zero where the mask is 0.
+  const MaskMap* masks = nullptr;
+};
+
+struct TrainResult {
+  nlohmann::json final_metrics = nlohmann::json::object();
+  nlohmann::json best_metrics = nlohmann::json::object();
+  int64_t steps = 0;
+  double seconds = 0.0;
+  double examples_per_second = 0.0;
+  bool skipped = false;  // result.json existed: nothing was run
+};
+
+// Trains in place. `run_dir` receives metrics.jsonl, checkpoint/ (while running), model/ and best/
+// (HF format, when save_models) and result.json (written last: its presence means done, and a
+// repeated call returns it without training). `tokenizer_dir` is copied into saved models.
+TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
+                  const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
+                  const std::string& tokenizer_dir = "");
+
+// Multiplies every masked parameter by its mask (in place, no grad).
+void apply_masks(model::Bert& model, const MaskMap& masks);
+
+// Runs `fn` with bf16 autocast enabled on CPU when precision == "bf16".
+void with_precision(const std::string& precision, const std::function<void()>& fn);
+
+// Thrown when SIGINT/SIGTERM stopped training after a checkpoint was written.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace lth::train

@@ -1,0 +1,59 @@
+// A task turns files into training features and evaluates a model on a split with the task's
+// official metrics. Registered by name: "glue/sst2", ..., "mlm".
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/bert.h"
+#include "tokenize/tokenizer.h"
+#include "train/data.h"
+
+namespace lth::tasks {
+
+struct TaskOptions {
+  std::string data;                 // data directory (GLUE task folder or root) or text paths for MLM
+  std::vector<std::string> texts;   // MLM: files or folders of raw text
+  std::string train_file, dev_file;  // override the files the task would pick
+  int64_t max_length = 128;
+  uint64_t seed = 57;
+  double mlm_probability = 0.15;
+  bool whole_word_masking = false;
+  int64_t max_train_examples = 0;   // > 0: use only the first N training examples (after a seeded shuffle)
+  int64_t eval_batch_size = 128;
+  std::string precision = "fp32";
+  std::string device = "cpu";
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual model::HeadKind head() const = 0;
+  virtual std::vector<std::string> labels() const { return {}; }
+  virtual train::LabelKind label_kind() const = 0;
+  virtual std::string main_metric() const = 0;
+  virtual std::string default_eval_split() const { return "dev"; }
+  virtual std::vector<train::Feature> train_features() = 0;
+  // Metrics as one JSON object: task, split, examples and every metric the task has.
+  // Writes predictions in the task's official format when `predictions_path` is non-empty.
+  virtual nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) = 0;
+  // Changes training batches before the forward pass (MLM masking); null when none.
+  virtual std::function<void(train::Batch&, int64_t)> batch_transform() { return nullptr; }
+};
+
+std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options,
+                                std::shared_ptr<const tokenize::Tokenizer> tokenizer);
+std::vector<std::string> task_names();
+
+// Runs the model over features in length-sorted batches; returns per-feature outputs in feature order
+// via `consume(batch, outputs)`.
+void predict(model::Bert& model, const std::vector<train::Feature>& features, train::LabelKind kind, int64_t pad_id,
+             int64_t batch_size, const std::string& precision, const std::string& device,
+             const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
+
+}  // namespace lth::tasks
