@@ -27,6 +27,14 @@ struct TaskOptions {
   int64_t eval_batch_size = 128;
   std::string precision = "fp32";
   std::string device = "cpu";
+  // Extractive QA (SQuAD), as Hugging Face's run_qa: windows over the context overlap by
+  // `doc_stride` tokens, questions are cut to `max_query_length` tokens; decoding keeps the
+  // `n_best_size` best starts/ends and spans of at most `max_answer_length` tokens. The recipe
+  // uses --max-length 384.
+  int64_t doc_stride = 128;
+  int64_t max_query_length = 64;
+  int64_t n_best_size = 20;
+  int64_t max_answer_length = 30;
 };
 
 class Task {
