@@ -1,0 +1,504 @@
+#include "report/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+
+namespace lth::report {
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+// Levels of two runs are "comparable" when their sparsities differ by at most this much.
+constexpr double kSparsityTolerance = 0.01;
+
+// "bert.encoder.layer.3.attention.self.query.weight" -> (3, Q); pooler -> (-1, ...); others -> nullopt.
+struct MatrixId {
+  int layer = -1;  // -1 = pooler
+  Matrix kind = Matrix::kQ;
+};
+std::optional<MatrixId> classify(std::string name) {
+  if (name.rfind("bert.", 0) == 0) name = name.substr(5);
+  if (name == "pooler.dense.weight") return MatrixId{};
+  const std::string prefix = "encoder.layer.";
+  if (name.rfind(prefix, 0) != 0) return std::nullopt;
+  size_t pos = prefix.size(), end = pos;
+  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+  if (end == pos || end >= name.size() || name[end] != '.') return std::nullopt;
+  const int layer = std::stoi(name.substr(pos, end - pos));
+  const std::string rest = name.substr(end + 1);
+  static const std::pair<const char*, Matrix> kTable[] = {
+      {"attention.self.query.weight", Matrix::kQ},  {"attention.self.key.weight", Matrix::kK},
+      {"attention.self.value.weight", Matrix::kV},  {"attention.output.dense.weight", Matrix::kAO},
+      {"intermediate.dense.weight", Matrix::kI},    {"output.dense.weight", Matrix::kO}};
+  for (const auto& [suffix, kind] : kTable) {
+    if (rest == suffix) return MatrixId{layer, kind};
+  }
+  return std::nullopt;
+}
+
+LevelMatrices matrices_of(int level, double sparsity, int runs, const std::map<std::string, TensorCount>& counts) {
+  LevelMatrices m;
+  m.level = level;
+  m.sparsity = sparsity;
+  m.runs = runs;
+  std::map<int, LayerSparsity> layers;
+  for (const auto& [name, sum] : counts) {
+    const Cell c{static_cast<double>(sum.total) / runs, static_cast<double>(sum.pruned) / runs};
+    auto id = classify(name);
+    if (!id) {
+      m.other[name] = c;
+    } else if (id->layer < 0) {
+      m.pooler = c;
+    } else {
+      LayerSparsity& l = layers[id->layer];
+      l.layer = id->layer;
+      l.matrices[static_cast<int>(id->kind)] = c;
+      l.total += c.total;
+      l.remaining += c.total - c.pruned;
+    }
+  }
+  for (auto& [i, l] : layers) m.layers.push_back(l);
+  return m;
+}
+
+LevelRow make_row(int level, const std::vector<double>& sparsities, std::vector<double> metrics, const Stat& dense) {
+  LevelRow row;
+  row.level = level;
+  if (!sparsities.empty()) row.sparsity = make_stat(sparsities).mean;
+  row.metric = make_stat(std::move(metrics));
+  if (row.metric.n() > 0 && dense.n() > 0) row.delta = row.metric.mean - dense.mean;
+  if (row.metric.n() > 0 && dense.std) row.matching = row.metric.mean >= dense.mean - *dense.std;
+  return row;
+}
+
+std::vector<LevelRow> branch_rows(const std::vector<const BranchData*>& branches, const Stat& dense) {
+  std::set<int> levels;
+  for (const BranchData* b : branches) {
+    for (const auto& [k, l] : b->levels) levels.insert(k);
+  }
+  std::vector<LevelRow> rows;
+  for (int k : levels) {
+    std::vector<double> sparsities, metrics;
+    for (const BranchData* b : branches) {
+      auto it = b->levels.find(k);
+      if (it == b->levels.end()) continue;
+      if (it->second.sparsity) sparsities.push_back(*it->second.sparsity);
+      if (it->second.metric) metrics.push_back(*it->second.metric);
+    }
+    rows.push_back(make_row(k, sparsities, std::move(metrics), dense));
+  }
+  return rows;
+}
+
+Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
+  Group g;
+  g.task = runs.front()->task;
+  g.metric = runs.front()->metric;
+  std::vector<double> dense;
+  std::vector<const BranchData*> trunks;
+  std::set<std::string> baseline_names;
+  for (const RunData* r : runs) {
+    g.runs.push_back(r->path);
+    g.seeds.push_back(r->seed);
+    g.config_hashes.push_back(r->config_hash);
+    if (r->dense) dense.push_back(*r->dense);
+    trunks.push_back(&r->trunk);
+    for (const auto& [name, b] : r->baselines) baseline_names.insert(name);
+    if (r->metric != g.metric) {
+      problems.add(fmt::format("{}: metric \"{}\" differs from \"{}\" of {}", r->path, r->metric, g.metric, runs.front()->path));
+    }
+  }
+  g.dense = make_stat(dense);
+  g.levels = branch_rows(trunks, g.dense);
+  for (const std::string& name : baseline_names) {
+    std::vector<const BranchData*> branches;
+    for (const RunData* r : runs) {
+      auto it = r->baselines.find(name);
+      if (it != r->baselines.end()) branches.push_back(&it->second);
+    }
+    g.baselines[name] = branch_rows(branches, g.dense);
+  }
+  // Per-matrix sparsity, pooled over seeds (sum of pruned / sum of totals).
+  for (const LevelRow& row : g.levels) {
+    std::map<std::string, TensorCount> pooled;
+    int contributing = 0;
+    for (const RunData* r : runs) {
+      auto it = r->trunk.levels.find(row.level);
+      if (it == r->trunk.levels.end() || it->second.per_tensor.empty()) continue;
+      ++contributing;
+      for (const auto& [name, c] : it->second.per_tensor) {
+        pooled[name].total += c.total;
+        pooled[name].pruned += c.pruned;
+      }
+    }
+    if (contributing > 0) g.matrices.push_back(matrices_of(row.level, row.sparsity, contributing, pooled));
+  }
+  // IoU between consecutive levels of each run's trunk.
+  std::map<std::pair<int, int>, OverlapRow> overlap;
+  for (const RunData* r : runs) {
+    const LevelData* prev = nullptr;
+    for (const auto& [k, level] : r->trunk.levels) {
+      if (level.mask_path.empty()) {
+        prev = nullptr;
+        continue;
+      }
+      if (prev != nullptr) {
+        if (auto iou = mask_iou(prev->mask_path, level.mask_path, problems)) {
+          OverlapRow& row = overlap[{prev->level, k}];
+          row.from_level = prev->level;
+          row.to_level = k;
+          row.from_sparsity = prev->sparsity.value_or(0.0);
+          row.to_sparsity = level.sparsity.value_or(0.0);
+          row.seeds.push_back(r->seed);
+          row.iou.values.push_back(*iou);
+        }
+      }
+      prev = &level;
+    }
+  }
+  for (auto& [key, row] : overlap) {
+    row.iou = make_stat(row.iou.values);
+    g.overlap.push_back(row);
+  }
+  return g;
+}
+
+// The level of `run` closest in sparsity to `s` (within the tolerance) that has a mask.
+const LevelData* level_near(const RunData& run, double s) {
+  const LevelData* best = nullptr;
+  for (const auto& [k, level] : run.trunk.levels) {
+    if (level.mask_path.empty() || !level.sparsity) continue;
+    const double d = std::abs(*level.sparsity - s);
+    if (d <= kSparsityTolerance && (best == nullptr || d < std::abs(*best->sparsity - s))) best = &level;
+  }
+  return best;
+}
+
+std::vector<SimilarityMatrix> similarity(const std::vector<RunData>& runs, const std::vector<std::vector<int>>& members,
+                                         const std::vector<Group>& groups, Problems& problems) {
+  std::vector<double> points;
+  for (const RunData& r : runs) {
+    for (const auto& [k, level] : r.trunk.levels) {
+      if (k > 0 && !level.mask_path.empty() && level.sparsity && *level.sparsity > 0.0) points.push_back(*level.sparsity);
+    }
+  }
+  std::sort(points.begin(), points.end());
+  std::vector<double> unique;
+  for (double p : points) {
+    if (unique.empty() || p - unique.back() > kSparsityTolerance) unique.push_back(p);
+  }
+  std::vector<SimilarityMatrix> out;
+  for (double p : unique) {
+    SimilarityMatrix m;
+    m.sparsity = p;
+    std::vector<std::vector<const LevelData*>> chosen;
+    for (size_t g = 0; g < members.size(); ++g) {
+      std::vector<const LevelData*> levels;
+      for (int r : members[g]) {
+        if (const LevelData* l = level_near(runs[static_cast<size_t>(r)], p)) levels.push_back(l);
+      }
+      if (levels.empty()) continue;
+      m.groups.push_back(static_cast<int>(g));
+      m.labels.push_back(groups[g].label);
+      chosen.push_back(levels);
+    }
+    const size_t n = chosen.size();
+    m.iou.assign(n, std::vector<std::optional<double>>(n));
+    m.pairs.assign(n, std::vector<int>(n, 0));
+    bool any = false;
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t b = a; b < n; ++b) {
+        double sum = 0.0;
+        int count = 0;
+        for (size_t i = 0; i < chosen[a].size(); ++i) {
+          for (size_t j = (a == b ? i + 1 : 0); j < chosen[b].size(); ++j) {
+            if (auto iou = mask_iou(chosen[a][i]->mask_path, chosen[b][j]->mask_path, problems)) {
+              sum += *iou;
+              ++count;
+            }
+          }
+        }
+        if (count > 0) {
+          m.iou[a][b] = m.iou[b][a] = sum / count;
+          any = true;
+        }
+        m.pairs[a][b] = m.pairs[b][a] = count;
+      }
+    }
+    if (any) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::optional<TransferMatrix> read_transfer(const std::string& path, Problems& problems) {
+  try {
+    const Json j = read_json_file(path);
+    TransferMatrix t;
+    t.path = path;
+    LTH_CHECK(j.is_object(), IoError, "{}: expected a JSON object", path);
+    LTH_CHECK(j.value("schema", 0) == 1, IoError, "{}: \"schema\" must be 1", path);
+    t.metric = j.value("metric", std::string());
+    t.sources = j.at("sources").get<std::vector<std::string>>();
+    t.targets = j.at("targets").get<std::vector<std::string>>();
+    const Json& scores = j.at("scores");
+    LTH_CHECK(scores.is_array() && scores.size() == t.sources.size(), IoError,
+              "{}: \"scores\" needs one row per source ({})", path, t.sources.size());
+    for (const Json& row : scores) {
+      LTH_CHECK(row.is_array() && row.size() == t.targets.size(), IoError,
+                "{}: every \"scores\" row needs one value per target ({})", path, t.targets.size());
+      std::vector<std::optional<double>> values;
+      for (const Json& v : row) {
+        LTH_CHECK(v.is_number() || v.is_null(), IoError, "{}: scores must be numbers or null", path);
+        values.push_back(v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()));
+      }
+      t.scores.push_back(std::move(values));
+    }
+    return t;
+  } catch (const Error& e) {
+    problems.add(fmt::format("{}; no transfer matrix", e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    problems.add(fmt::format("{}: malformed transfer matrix ({}); ignored", path, e.what()));
+  }
+  return std::nullopt;
+}
+
+Json opt(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+Json opt(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
+Json opt(const std::optional<bool>& v) { return v ? Json(*v) : Json(nullptr); }
+
+Json stat_json(const Stat& s) {
+  return Json{{"n", s.n()}, {"mean", s.n() > 0 ? Json(s.mean) : Json(nullptr)}, {"std", opt(s.std)}, {"values", s.values}};
+}
+
+Json count_json(const Cell& c) {
+  return Json{{"total", c.total}, {"pruned", c.pruned}, {"sparsity", c.sparsity()}};
+}
+
+Json rows_json(const std::vector<LevelRow>& rows) {
+  Json out = Json::array();
+  for (const LevelRow& r : rows) {
+    out.push_back(Json{{"level", r.level},
+                       {"sparsity", r.sparsity},
+                       {"metric", stat_json(r.metric)},
+                       {"delta", opt(r.delta)},
+                       {"matching", opt(r.matching)}});
+  }
+  return out;
+}
+
+}  // namespace
+
+Stat make_stat(std::vector<double> values) {
+  Stat s;
+  s.values = std::move(values);
+  if (s.values.empty()) return s;
+  double sum = 0.0;
+  for (double v : s.values) sum += v;
+  s.mean = sum / static_cast<double>(s.values.size());
+  if (s.values.size() >= 2) {
+    double ss = 0.0;
+    for (double v : s.values) ss += (v - s.mean) * (v - s.mean);
+    s.std = std::sqrt(ss / static_cast<double>(s.values.size() - 1));
+  }
+  return s;
+}
+
+Format parse_format(const std::string& name) {
+  if (name == "md" || name == "markdown") return Format::kMarkdown;
+  if (name == "json") return Format::kJson;
+  if (name == "html") return Format::kHtml;
+  LTH_FAIL(UsageError, "unknown report format \"{}\" (md, json or html)", name);
+}
+
+Report build_report(const std::vector<std::string>& inputs) {
+  Problems problems;
+  Report report;
+  std::vector<RunData> runs;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (fs::is_regular_file(input, ec)) {
+      if (report.transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
+      else report.transfer = read_transfer(input, problems);
+      continue;
+    }
+    if (!fs::exists(input, ec)) {
+      problems.add(fmt::format("{}: does not exist; skipped", input));
+      continue;
+    }
+    std::vector<std::string> dirs;
+    if (fs::is_directory(input, ec) && !is_run_dir(input)) {
+      // A directory of run directories (lth prune --out RUNS_DIR).
+      for (fs::directory_iterator it(input, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->is_directory(ec) && is_run_dir(it->path().string())) dirs.push_back(it->path().string());
+      }
+      std::sort(dirs.begin(), dirs.end());
+    }
+    if (dirs.empty()) dirs.push_back(input);
+    for (const std::string& dir : dirs) {
+      if (auto run = load_run(dir, problems)) runs.push_back(std::move(*run));
+    }
+  }
+  if (runs.empty()) {
+    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
+             problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
+  }
+  // Group runs that share the config apart from the seed, seeds in ascending order.
+  std::vector<std::string> keys;
+  std::vector<std::vector<int>> members;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto it = std::find(keys.begin(), keys.end(), runs[i].group_key);
+    if (it == keys.end()) {
+      keys.push_back(runs[i].group_key);
+      members.push_back({static_cast<int>(i)});
+    } else {
+      members[static_cast<size_t>(it - keys.begin())].push_back(static_cast<int>(i));
+    }
+  }
+  for (auto& m : members) {
+    std::stable_sort(m.begin(), m.end(), [&](int a, int b) {
+      return runs[static_cast<size_t>(a)].seed.value_or(INT64_MAX) < runs[static_cast<size_t>(b)].seed.value_or(INT64_MAX);
+    });
+  }
+  std::map<std::string, int> per_task;
+  for (const auto& m : members) per_task[runs[static_cast<size_t>(m.front())].task]++;
+  for (size_t g = 0; g < members.size(); ++g) {
+    std::vector<const RunData*> group_runs;
+    for (int r : members[g]) group_runs.push_back(&runs[static_cast<size_t>(r)]);
+    Group group = make_group(group_runs, problems);
+    group.label = group.task.empty() ? "(unknown task)" : group.task;
+    if (per_task[group.task] > 1) group.label += fmt::format(" [g{}]", g);
+    for (int r : members[g]) {
+      const RunData& run = runs[static_cast<size_t>(r)];
+      int levels = static_cast<int>(run.trunk.levels.size());
+      report.runs.push_back(RunInfo{run.path, run.task, run.metric, run.config_hash, run.seed, static_cast<int>(g), levels});
+    }
+    report.groups.push_back(std::move(group));
+  }
+  report.similarity = similarity(runs, members, report.groups, problems);
+  report.warnings = problems.list();
+  return report;
+}
+
+std::string render_json(const Report& report) {
+  Json j = Json::object();
+  j["schema"] = 1;
+  j["generator"] = std::string("lth ") + LTH_VERSION;
+  Json runs = Json::array();
+  for (const RunInfo& r : report.runs) {
+    runs.push_back(Json{{"path", r.path}, {"task", r.task}, {"metric", r.metric}, {"config_hash", r.config_hash},
+                        {"seed", opt(r.seed)}, {"group", r.group}, {"levels", r.levels}});
+  }
+  j["runs"] = runs;
+  Json groups = Json::array();
+  for (const Group& g : report.groups) {
+    Json gj;
+    gj["label"] = g.label;
+    gj["task"] = g.task;
+    gj["metric"] = g.metric;
+    gj["runs"] = g.runs;
+    Json seeds = Json::array();
+    for (const auto& s : g.seeds) seeds.push_back(opt(s));
+    gj["seeds"] = seeds;
+    gj["config_hashes"] = g.config_hashes;
+    gj["dense"] = stat_json(g.dense);
+    gj["levels"] = rows_json(g.levels);
+    Json baselines = Json::object();
+    for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
+    gj["baselines"] = baselines;
+    Json matrices = Json::array();
+    for (const LevelMatrices& m : g.matrices) {
+      Json layers = Json::array();
+      for (const LayerSparsity& l : m.layers) {
+        Json mats = Json::object();
+        for (int i = 0; i < kMatrixCount; ++i) {
+          mats[kMatrixNames[static_cast<size_t>(i)]] = l.matrices[static_cast<size_t>(i)] ? count_json(*l.matrices[static_cast<size_t>(i)]) : Json(nullptr);
+        }
+        layers.push_back(Json{{"layer", l.layer}, {"matrices", mats}, {"total", l.total}, {"remaining", l.remaining},
+                              {"remaining_fraction", l.total > 0 ? Json(l.remaining / l.total) : Json(nullptr)}});
+      }
+      Json other = Json::object();
+      for (const auto& [name, c] : m.other) other[name] = count_json(c);
+      matrices.push_back(Json{{"level", m.level}, {"sparsity", m.sparsity}, {"runs", m.runs}, {"layers", layers},
+                              {"pooler", m.pooler ? count_json(*m.pooler) : Json(nullptr)}, {"other", other}});
+    }
+    gj["matrices"] = matrices;
+    Json overlap = Json::array();
+    for (const OverlapRow& o : g.overlap) {
+      Json seeds_j = Json::array();
+      for (const auto& s : o.seeds) seeds_j.push_back(opt(s));
+      overlap.push_back(Json{{"from_level", o.from_level}, {"to_level", o.to_level}, {"from_sparsity", o.from_sparsity},
+                             {"to_sparsity", o.to_sparsity}, {"seeds", seeds_j}, {"iou", stat_json(o.iou)}});
+    }
+    gj["overlap"] = overlap;
+    groups.push_back(gj);
+  }
+  j["groups"] = groups;
+  Json sim = Json::array();
+  for (const SimilarityMatrix& m : report.similarity) {
+    Json iou = Json::array();
+    for (const auto& row : m.iou) {
+      Json r = Json::array();
+      for (const auto& v : row) r.push_back(opt(v));
+      iou.push_back(r);
+    }
+    sim.push_back(Json{{"sparsity", m.sparsity}, {"groups", m.groups}, {"labels", m.labels}, {"iou", iou}, {"pairs", m.pairs}});
+  }
+  j["similarity"] = sim;
+  if (report.transfer) {
+    const TransferMatrix& t = *report.transfer;
+    Json scores = Json::array();
+    for (const auto& row : t.scores) {
+      Json r = Json::array();
+      for (const auto& v : row) r.push_back(opt(v));
+      scores.push_back(r);
+    }
+    j["transfer"] = Json{{"path", t.path}, {"metric", t.metric}, {"sources", t.sources}, {"targets", t.targets}, {"scores", scores}};
+  } else {
+    j["transfer"] = nullptr;
+  }
+  j["warnings"] = report.warnings;
+  return j.dump(2) + "\n";
+}
+
+std::string render(const Report& report, Format format) {
+  switch (format) {
+    case Format::kJson: return render_json(report);
+    case Format::kHtml: return render_html(report);
+    case Format::kMarkdown: break;
+  }
+  return render_markdown(report);
+}
+
+void run_report(const ReportOptions& options) {
+  LTH_CHECK(!options.inputs.empty(), UsageError, "lth report needs at least one run directory");
+  Format format = Format::kMarkdown;
+  if (options.format) {
+    format = *options.format;
+  } else if (!options.out.empty()) {
+    const std::string ext = fs::path(options.out).extension().string();
+    if (ext == ".html" || ext == ".htm") format = Format::kHtml;
+    else if (ext == ".json") format = Format::kJson;
+  }
+  const Report report = build_report(options.inputs);
+  const std::string text = render(report, format);
+  if (options.out.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    write_file_atomic(options.out, text);
+    log::info("report", "wrote {} ({} run(s), {} group(s), {} warning(s))", options.out, report.runs.size(),
+              report.groups.size(), report.warnings.size());
+  }
+}
+
+}  // namespace lth::report

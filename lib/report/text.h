@@ -1,0 +1,55 @@
+// Number and cell formatting shared by the Markdown and HTML renderers.
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "report/report.h"
+
+namespace lth::report::text {
+
+inline std::string pct(double fraction) { return fmt::format("{:.1f}%", fraction * 100.0); }
+
+inline std::string num(double v) { return fmt::format("{:.4f}", v); }
+
+// "0.8100 ± 0.0050", "0.8100" (one seed) or "—" (no value).
+inline std::string stat(const Stat& s) {
+  if (s.n() == 0) return "—";
+  return s.std ? fmt::format("{:.4f} ± {:.4f}", s.mean, *s.std) : num(s.mean);
+}
+
+inline std::string delta(const std::optional<double>& d) { return d ? fmt::format("{:+.4f}", *d) : "—"; }
+
+// "yes", "no", "n/a (1 seed)", "n/a (no dense score)" or "—" (no score at this level).
+inline std::string matching(const LevelRow& row, const Stat& dense) {
+  if (row.matching) return *row.matching ? "yes" : "no";
+  if (row.metric.n() == 0) return "—";
+  if (dense.n() == 0) return "n/a (no dense score)";
+  return "n/a (1 seed)";
+}
+
+inline std::string seed(const std::optional<int64_t>& s) { return s ? std::to_string(*s) : "?"; }
+
+inline std::string seeds(const std::vector<std::optional<int64_t>>& list) {
+  std::string out;
+  for (const auto& s : list) out += (out.empty() ? "" : ", ") + seed(s);
+  return out;
+}
+
+inline std::string matrix_cell(const std::optional<Cell>& c) { return c ? pct(c->sparsity()) : "—"; }
+
+inline std::string count(double v) {
+  return std::abs(v - std::round(v)) < 1e-9 ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v);
+}
+
+inline std::string remaining(double remaining, double total) {
+  if (total <= 0) return "—";
+  return fmt::format("{} / {} ({})", count(remaining), count(total), pct(remaining / total));
+}
+
+inline std::string branch_title(const std::string& name) { return name == "trunk" ? "IMP" : name; }
+
+}  // namespace lth::report::text
