@@ -11,10 +11,16 @@ namespace lth::tasks {
 std::unique_ptr<Task> make_glue_task(const std::string& name, const TaskOptions& options,
                                      std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 std::unique_ptr<Task> make_mlm_task(const TaskOptions& options, std::shared_ptr<const tokenize::Tokenizer> tokenizer);
+std::unique_ptr<Task> make_squad_task(const std::string& name, const TaskOptions& options,
+                                      std::shared_ptr<const tokenize::Tokenizer> tokenizer);
+std::unique_ptr<Task> make_ner_task(const TaskOptions& options, std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 
 std::vector<std::string> task_names() {
   std::vector<std::string> names;
   for (const auto& t : glue::all_tasks()) names.push_back(t.name);
+  names.push_back("squad/v1.1");
+  names.push_back("squad/v2.0");
+  names.push_back("ner/conll2003");
   names.push_back("mlm");
   return names;
 }
@@ -22,6 +28,8 @@ std::vector<std::string> task_names() {
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options,
                                 std::shared_ptr<const tokenize::Tokenizer> tokenizer) {
   if (name == "mlm") return make_mlm_task(options, std::move(tokenizer));
+  if (name == "squad/v1.1" || name == "squad/v2.0") return make_squad_task(name, options, std::move(tokenizer));
+  if (name == "ner/conll2003") return make_ner_task(options, std::move(tokenizer));
   if (name.rfind("glue/", 0) == 0) {
     for (const auto& t : glue::all_tasks()) {
       if (t.name == name) return make_glue_task(name, options, std::move(tokenizer));
