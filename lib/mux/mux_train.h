@@ -1,0 +1,80 @@
+// Training and inference of a MuxBert: a retrieval warm-up on raw text (retrieval loss alone), then
+// task fine-tuning with task_weight·task + retrieval_weight·retrieval (0.9 / 0.1 as DataMUX).
+// Consecutive rows of a batch form the groups of N; a batch whose size is not a multiple of N is
+// completed with duplicates of its own rows (training: they simply count twice; inference: their
+// outputs are dropped, so every example is predicted exactly once).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mux/mux_model.h"
+#include "train/data.h"
+#include "train/trainer.h"
+
+namespace lth::mux {
+
+struct MuxTrainConfig {
+  // Task phase: length, lr, batch_size, warmup, weight_decay, max_grad_norm, seed, eval_every,
+  // precision, group_by_length, pad_to, save_models, device, progress.
+  train::TrainConfig train;
+  int64_t warmup_steps = 0;   // retrieval warm-up optimizer steps (0 = none)
+  double warmup_lr = 1e-4;    // warm-up peak LR (linear decay to 0 over the warm-up)
+  int64_t warmup_batch_size = 0;  // 0 = train.batch_size
+  double task_weight = 0.9;
+  double retrieval_weight = 0.1;
+};
+
+struct MuxTrainHooks {
+  // Evaluates the model on the task (metrics as numbers); `main_metric` picks "best".
+  std::function<nlohmann::json(MuxBert&)> evaluate;
+  std::string main_metric;
+  // Parameters of the BERT (HF names) kept exactly zero where the mask is 0.
+  const train::MaskMap* masks = nullptr;
+};
+
+struct MuxTrainResult {
+  nlohmann::json warmup_metrics = nlohmann::json::object();  // retrieval accuracy after warm-up
+  nlohmann::json final_metrics = nlohmann::json::object();
+  nlohmann::json best_metrics = nlohmann::json::object();
+  int64_t steps = 0;         // task steps
+  double seconds = 0.0;
+  bool skipped = false;      // result.json existed
+};
+
+// Trains in place. `warmup_text` (features of raw text, e.g. the MLM task's, labels unused) feeds the
+// warm-up, `warmup_dev` measures its retrieval accuracy; `task_data` may be empty (warm-up only).
+// `run_dir` receives metrics.jsonl (train loss lines and eval lines with "phase"), model/ (last)
+// and best/ as save_mux writes them, and result.json written last (a repeated call returns it).
+MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warmup_text,
+                         const std::vector<train::Feature>& warmup_dev, const std::vector<train::Feature>& task_data,
+                         train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
+                         const std::string& run_dir, const std::string& tokenizer_dir = "");
+
+struct PredictStats {
+  int64_t examples = 0;            // predicted rows (= features.size())
+  int64_t forward_rows = 0;        // rows run, duplicates included
+  int64_t retrieval_correct = 0;
+  int64_t retrieval_counted = 0;
+  double retrieval_accuracy() const {
+    return retrieval_counted > 0 ? static_cast<double>(retrieval_correct) / static_cast<double>(retrieval_counted) : 0.0;
+  }
+};
+
+// Runs the model over every feature exactly once, in groups of N (batches of `batch_size` rounded up
+// to a multiple of N; the last incomplete group padded with duplicates whose outputs are dropped).
+// `consume(indices, outputs)` gets the feature indices of the real rows and their task outputs
+// (logits rows in the same order). With `retrieval`, retrieval accuracy is measured too, with a
+// fixed seed, on real rows only.
+PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& features, int64_t pad_id,
+                         int64_t batch_size, const std::string& precision, const std::string& device, bool retrieval,
+                         const std::function<void(const std::vector<int64_t>&, const model::BertOutputs&)>& consume,
+                         bool all_positions = false);
+
+// Batch indices padded to a multiple of `n` with copies of the last index; returns the real count.
+size_t pad_to_groups(std::vector<int64_t>& indices, int64_t n);
+
+}  // namespace lth::mux

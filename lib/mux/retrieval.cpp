@@ -1,0 +1,47 @@
+#include "mux/retrieval.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "mux/shape.h"
+
+namespace lth::mux {
+
+RetrievalHeadImpl::RetrievalHeadImpl(RetrievalHeadOptions options) : options_(options) {
+  const int64_t h = options_.hidden();
+  dense = register_module("dense", torch::nn::Linear(h, h));
+  layer_norm = register_module(
+      "layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h}).eps(options_.layer_norm_eps())));
+  bias = register_parameter("bias", torch::zeros({options_.vocab()}));
+  torch::NoGradGuard no_grad;
+  dense->weight.normal_(0.0, options_.initializer_range());
+  dense->bias.zero_();
+}
+
+at::Tensor RetrievalHeadImpl::forward(const at::Tensor& states, const at::Tensor& decoder) {
+  const int64_t h = options_.hidden(), v = options_.vocab();
+  LTH_CHECK(states.dim() >= 1 && states.size(-1) == h, ShapeError,
+            "retrieval head: expected states [..., hidden={}], got {}", h, shape_str(states));
+  LTH_CHECK(decoder.dim() == 2 && decoder.size(0) == v && decoder.size(1) == h, ShapeError,
+            "retrieval head: expected a decoder [vocab={}, hidden={}], got {}", v, h, shape_str(decoder));
+  auto x = layer_norm(torch::gelu(dense(states)).to(torch::kFloat32));
+  return torch::nn::functional::linear(x, decoder.to(x.scalar_type()), bias.to(x.scalar_type()));
+}
+
+at::Tensor retrieval_loss(const at::Tensor& logits, const at::Tensor& targets) {
+  LTH_CHECK(logits.dim() == targets.dim() + 1 && logits.sizes().slice(0, targets.dim()) == targets.sizes(), ShapeError,
+            "retrieval loss: logits {} do not fit targets {}", shape_str(logits), shape_str(targets));
+  const auto flat_t = targets.reshape({-1});
+  if (flat_t.ne(-100).sum().item<int64_t>() == 0) return logits.sum() * 0.0;
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), flat_t,
+                                              torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+}
+
+std::pair<int64_t, int64_t> retrieval_hits(const at::Tensor& logits, const at::Tensor& targets) {
+  const auto keep = targets.ne(-100);
+  const auto pred = logits.argmax(-1);
+  const int64_t correct = pred.eq(targets).logical_and(keep).sum().item<int64_t>();
+  return {correct, keep.sum().item<int64_t>()};
+}
+
+}  // namespace lth::mux
