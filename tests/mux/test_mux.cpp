@@ -1,0 +1,431 @@
+// lib/mux: shape contracts, exact inversion of the mixers, eval grouping that predicts every example
+// exactly once, save/load of the fixed mixing tensors, masks kept exact through mux training, and an
+// end-to-end CLI run (train + eval + bench) on the tiny HF fixture.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "io/safetensors.h"
+#include "model/load.h"
+#include "mux/demultiplexer.h"
+#include "mux/multiplexer.h"
+#include "mux/mux_model.h"
+#include "mux/mux_train.h"
+#include "mux/retrieval.h"
+#include "tests/tensor_testing.h"
+#include "tests/testing.h"
+#include "tokenize/tokenizer.h"
+
+using namespace lth;  // NOLINT: test file
+using mux::DemuxKind;
+using mux::MuxKind;
+
+namespace {
+
+std::string fixture_model() { return testing::shared_dir() + "/fixtures/hf-bert/model"; }
+
+model::Bert fixture_bert(std::vector<std::string> labels = {"a", "b", "c"}) {
+  model::LoadOptions o;
+  o.head = model::HeadKind::kSequenceClassification;
+  o.labels = std::move(labels);
+  o.hidden_dropout_prob = 0.0;
+  o.attention_probs_dropout_prob = 0.0;
+  return model::load_pretrained(fixture_model(), o);
+}
+
+mux::MuxConfig fixture_config(int64_t n, MuxKind m, DemuxKind d) {
+  mux::MuxConfig c;
+  c.n = n;
+  c.mux = m;
+  c.demux = d;
+  c.index_token_format = "[unused_extra{}]";
+  auto tok = tokenize::load_tokenizer(fixture_model());
+  mux::resolve_index_tokens(c, *tok);
+  return c;
+}
+
+// Random features: [CLS] tokens [SEP] of lengths in [3, max_len], ids from the fixture vocab (5..159).
+std::vector<train::Feature> random_features(int64_t count, int64_t max_len, uint64_t seed, int64_t classes) {
+  std::mt19937_64 rng(seed);
+  std::vector<train::Feature> out;
+  for (int64_t i = 0; i < count; ++i) {
+    train::Feature f;
+    const int64_t len = 3 + static_cast<int64_t>(rng() % static_cast<uint64_t>(max_len - 2));
+    f.input_ids.push_back(2);
+    for (int64_t t = 1; t + 1 < len; ++t) f.input_ids.push_back(static_cast<int32_t>(5 + rng() % 150));
+    f.input_ids.push_back(3);
+    f.token_type_ids.assign(f.input_ids.size(), 0);
+    if (classes > 0) f.labels = {static_cast<int32_t>(rng() % static_cast<uint64_t>(classes))};
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("mux") {
+  TEST_CASE("multiplexers map [G, N, L, H] to [G, L, H] and reject other shapes") {
+    for (auto kind : {MuxKind::kHadamard, MuxKind::kOrthogonal, MuxKind::kBinary}) {
+      CAPTURE(mux::mux_kind_name(kind));
+      mux::Multiplexer m(mux::MultiplexerOptions(4, 16).kind(kind).seed(3));
+      auto y = m(torch::randn({2, 4, 5, 16}));
+      CHECK(y.sizes() == at::IntArrayRef({2, 5, 16}));
+      CHECK(m->inverse(y).sizes() == at::IntArrayRef({2, 4, 5, 16}));
+      CHECK_THROWS_AS(m(torch::randn({2, 3, 5, 16})), ShapeError);  // wrong N
+      CHECK_THROWS_AS(m(torch::randn({2, 4, 5, 8})), ShapeError);   // wrong hidden
+      CHECK_THROWS_AS(m(torch::randn({4, 5, 16})), ShapeError);     // no group dim
+      CHECK_THROWS_AS(m->inverse(torch::randn({2, 5, 8})), ShapeError);
+    }
+    try {
+      mux::Multiplexer m(mux::MultiplexerOptions(4, 16));
+      m(torch::randn({2, 3, 5, 16}));
+      FAIL("no ShapeError");
+    } catch (const ShapeError& e) {
+      CHECK(std::string(e.what()).find("N=4") != std::string::npos);
+      CHECK(std::string(e.what()).find("[2, 3, 5, 16]") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("Hadamard vectors are normalised; orthogonal matrices are orthogonal; binary chunks are disjoint") {
+    mux::Multiplexer h(mux::MultiplexerOptions(5, 32).kind(MuxKind::kHadamard).norm(3.0));
+    EXPECT_CLOSE(h->weights().norm(2, {1}), torch::full({5}, 3.0), 1e-5, 1e-5, "hadamard norms");
+    mux::Multiplexer o(mux::MultiplexerOptions(3, 24).kind(MuxKind::kOrthogonal));
+    auto w = o->weights();
+    EXPECT_CLOSE(torch::matmul(w, w.transpose(-1, -2)), torch::eye(24).expand({3, 24, 24}), 1e-5, 0, "W W^T = I");
+    mux::Multiplexer b(mux::MultiplexerOptions(3, 10).kind(MuxKind::kBinary));
+    CHECK(torch::equal(b->weights().sum(0), torch::ones({10})));
+    // Same seed, same draw; another seed, another draw.
+    mux::Multiplexer o2(mux::MultiplexerOptions(3, 24).kind(MuxKind::kOrthogonal));
+    mux::Multiplexer o3(mux::MultiplexerOptions(3, 24).kind(MuxKind::kOrthogonal).seed(1));
+    CHECK(torch::equal(o->weights(), o2->weights()));
+    CHECK_FALSE(torch::equal(o->weights(), o3->weights()));
+  }
+
+  TEST_CASE("a mux followed by its inverse through an identity encoder recovers every instance exactly") {
+    const int64_t n = 4, hid = 32, g = 2, l = 3;
+    for (auto kind : {MuxKind::kOrthogonal, MuxKind::kHadamard, MuxKind::kBinary}) {
+      CAPTURE(mux::mux_kind_name(kind));
+      if (kind != MuxKind::kBinary) {
+        // N = 1: any input comes back.
+        mux::Multiplexer one(mux::MultiplexerOptions(1, hid).kind(kind).seed(11));
+        auto x = torch::randn({g, 1, l, hid});
+        EXPECT_CLOSE(one->inverse(one(x)), x, 1e-5, 1e-5, "N=1 round trip");
+      }
+      // N = 4: instances whose mixed signals occupy disjoint blocks of the hidden dim (block i for
+      // instance i). The identity encoder passes the mix through; projecting it on block i and
+      // inverting gives back instance i exactly.
+      mux::Multiplexer m(mux::MultiplexerOptions(n, hid).kind(kind).seed(5));
+      const auto w = m->weights();
+      std::vector<at::Tensor> xs;
+      for (int64_t i = 0; i < n; ++i) {
+        auto z = torch::zeros({g, l, hid});
+        const auto [b, e] = m->chunk(i);
+        z.slice(2, b, e).copy_(torch::randn({g, l, e - b}) + 0.5);
+        // x_i such that instance i's mixed contribution is z (before the 1/N or 1/sqrt(N) factor).
+        at::Tensor x;
+        if (kind == MuxKind::kOrthogonal) x = torch::matmul(z, w[i].t());
+        else if (kind == MuxKind::kHadamard) x = z / w[i];
+        else x = z;  // binary keeps exactly block i
+        xs.push_back(x);
+      }
+      const auto stacked = torch::stack(xs, 1);  // [G, N, L, H]
+      const auto y = m(stacked);                 // mux
+      const auto encoded = y.clone();            // identity encoder
+      for (int64_t i = 0; i < n; ++i) {
+        const auto [b, e] = m->chunk(i);
+        auto own = torch::zeros_like(encoded);
+        own.slice(2, b, e).copy_(encoded.slice(2, b, e));
+        auto recovered = m->inverse(own).select(1, i);
+        auto expected = stacked.select(1, i);
+        if (kind == MuxKind::kBinary) expected = expected * w[i];  // binary only ever keeps block i
+        EXPECT_CLOSE(recovered, expected, 1e-5, 1e-5, fmt::format("instance {}", i));
+      }
+    }
+  }
+
+  TEST_CASE("demultiplexers: shapes, select = gather of forward, ShapeError on wrong shapes") {
+    const int64_t n = 3, hid = 16, g = 2, l = 5;
+    for (auto kind : {DemuxKind::kIndex, DemuxKind::kKeys, DemuxKind::kMlp}) {
+      CAPTURE(mux::demux_kind_name(kind));
+      mux::Demultiplexer d(mux::DemultiplexerOptions(n, hid).kind(kind));
+      const int64_t p = d->prefix_length();
+      CHECK(p == (kind == DemuxKind::kIndex ? n : 0));
+      auto hidden = torch::randn({g, p + l, hid});
+      auto all = d(hidden);
+      CHECK(all.sizes() == at::IntArrayRef({g, n, l, hid}));
+      EXPECT_CLOSE(d->first(hidden), all.select(2, 0), 1e-5, 1e-5, "first = position 0");
+      auto which = torch::randint(0, n, {g, l}, torch::kLong);
+      auto sel = d->select(hidden, which);
+      CHECK(sel.sizes() == at::IntArrayRef({g, l, hid}));
+      for (int64_t a = 0; a < g; ++a)
+        for (int64_t t = 0; t < l; ++t)
+          EXPECT_CLOSE(sel[a][t], all[a][which[a][t].item<int64_t>()][t], 1e-5, 1e-5, "select");
+      CHECK_THROWS_AS(d(torch::randn({g, p + l, hid + 1})), ShapeError);
+      CHECK_THROWS_AS(d(torch::randn({p + l, hid})), ShapeError);
+      CHECK_THROWS_AS(d->select(hidden, torch::zeros({g, l + 1}, torch::kLong)), ShapeError);
+    }
+    mux::RetrievalHead r(mux::RetrievalHeadOptions(16, 50));
+    CHECK(r(torch::randn({2, 5, 16}), torch::randn({50, 16})).sizes() == at::IntArrayRef({2, 5, 50}));
+    CHECK_THROWS_AS(r(torch::randn({2, 5, 16}), torch::randn({49, 16})), ShapeError);
+    CHECK_THROWS_AS(mux::retrieval_loss(torch::randn({2, 5, 50}), torch::zeros({2, 4}, torch::kLong)), ShapeError);
+  }
+
+  TEST_CASE("index tokens come from the tokenizer's table, with a clear error when absent") {
+    auto tok = tokenize::load_tokenizer(fixture_model());
+    mux::MuxConfig c;
+    c.n = 3;
+    c.index_token_format = "[unused_extra{}]";
+    mux::resolve_index_tokens(c, *tok);
+    CHECK(c.filler_token == "[unused_extra0]");
+    CHECK(c.index_tokens == std::vector<std::string>{"[unused_extra1]", "[unused_extra2]", "[unused_extra3]"});
+    CHECK(c.filler_id == tok->find_id("[unused_extra0]"));
+    CHECK(c.index_ids[2] == tok->find_id("[unused_extra3]"));
+    c.index_token_format = "[unused{}]";  // the fixture vocabulary has none of these
+    try {
+      mux::resolve_index_tokens(c, *tok);
+      FAIL("no error");
+    } catch (const ConfigError& e) {
+      CHECK(std::string(e.what()).find("[unused0]") != std::string::npos);
+      CHECK(std::string(e.what()).find("--index-tokens") != std::string::npos);
+    }
+    c.n = 41;  // needs [unused_extra0]..[unused_extra41]: the fixture has 0..40
+    c.index_token_format = "[unused_extra{}]";
+    CHECK_THROWS_AS(mux::resolve_index_tokens(c, *tok), ConfigError);
+  }
+
+  TEST_CASE("MuxBert forward: shapes for every mux × demux; ShapeError when rows are not a multiple of N") {
+    for (auto m : {MuxKind::kHadamard, MuxKind::kOrthogonal, MuxKind::kBinary}) {
+      for (auto d : {DemuxKind::kIndex, DemuxKind::kKeys, DemuxKind::kMlp}) {
+        CAPTURE(mux::mux_kind_name(m));
+        CAPTURE(mux::demux_kind_name(d));
+        mux::MuxBert model(fixture_bert(), fixture_config(3, m, d));
+        model->eval();
+        const int64_t rows = 6, len = 7;
+        auto ids = torch::randint(5, 150, {rows, len}, torch::kLong);
+        auto mask = torch::ones({rows, len}, torch::kLong);
+        mask.slice(1, 5).zero_();
+        auto types = torch::zeros({rows, len}, torch::kLong);
+        mux::MuxForwardOptions fo;
+        fo.retrieval = true;
+        auto out = model->forward(ids, mask, types, fo);
+        CHECK(out.task.logits.sizes() == at::IntArrayRef({rows, 3}));
+        CHECK(out.retrieval_logits.sizes() == at::IntArrayRef({2, len, 200}));
+        CHECK(out.retrieval_targets.sizes() == at::IntArrayRef({2, len}));
+        // Padding of every instance is never a retrieval target.
+        CHECK(out.retrieval_targets.slice(1, 5).eq(-100).all().item<bool>());
+        CHECK_THROWS_AS(model->forward(ids.slice(0, 0, 5), mask.slice(0, 0, 5), types.slice(0, 0, 5)), ShapeError);
+        CHECK_THROWS_AS(model->forward(ids, mask.slice(1, 0, 6), types), ShapeError);
+      }
+    }
+    // Too long for the position table once the prefix is added: 62 + 3 > 64.
+    mux::MuxBert model(fixture_bert(), fixture_config(3, MuxKind::kHadamard, DemuxKind::kIndex));
+    auto ids = torch::full({3, 62}, 7, torch::kLong);
+    CHECK_THROWS_AS(model->forward(ids, torch::ones_like(ids), torch::zeros_like(ids)), ShapeError);
+  }
+
+  TEST_CASE("eval predicts every example exactly once for sizes not divisible by N") {
+    torch::manual_seed(1);
+    for (int64_t n : {2, 3, 5}) {
+      mux::MuxBert model(fixture_bert(), fixture_config(n, MuxKind::kHadamard, DemuxKind::kIndex));
+      for (int64_t size : {1, 7, 10, 11}) {
+        CAPTURE(n);
+        CAPTURE(size);
+        const auto features = random_features(size, 12, static_cast<uint64_t>(size), 3);
+        std::vector<int> seen(static_cast<size_t>(size), 0);
+        int64_t logit_rows = 0;
+        const auto stats = mux::predict_mux(model, features, 0, 4, "fp32", "cpu", true,
+                                            [&](const std::vector<int64_t>& idx, const model::BertOutputs& out) {
+                                              CHECK(out.logits.size(0) == static_cast<int64_t>(idx.size()));
+                                              logit_rows += out.logits.size(0);
+                                              for (auto i : idx) ++seen[static_cast<size_t>(i)];
+                                            });
+        CHECK(stats.examples == size);
+        CHECK(logit_rows == size);
+        CHECK(stats.forward_rows % n == 0);
+        CHECK(stats.forward_rows >= size);
+        CHECK(std::all_of(seen.begin(), seen.end(), [](int k) { return k == 1; }));
+        CHECK(stats.retrieval_counted > 0);
+      }
+    }
+  }
+
+  TEST_CASE("mux parameters and the fixed mixing tensors are identical after save/load") {
+    testing::TempDir tmp("mux-save");
+    for (auto m : {MuxKind::kHadamard, MuxKind::kOrthogonal}) {
+      for (auto d : {DemuxKind::kIndex, DemuxKind::kKeys, DemuxKind::kMlp}) {
+        CAPTURE(mux::mux_kind_name(m));
+        CAPTURE(mux::demux_kind_name(d));
+        auto config = fixture_config(2, m, d);
+        config.seed = 12345;
+        mux::MuxBert model(fixture_bert(), config);
+        {
+          torch::NoGradGuard no_grad;
+          for (auto& [name, p] : model->mux_parameters()) p.add_(torch::randn_like(p) * 0.1);  // "trained"
+        }
+        const std::string dir = tmp.file(std::string(mux::mux_kind_name(m)) + "-" + mux::demux_kind_name(d));
+        mux::save_mux(model, dir, fixture_model());
+        CHECK(mux::is_mux_dir(dir));
+        auto loaded = mux::load_mux(dir);
+        auto a = model->mux_state(), b = loaded->mux_state();
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+          CAPTURE(a[i].first);
+          CHECK(a[i].first == b[i].first);
+          CHECK(torch::equal(a[i].second, b[i].second));
+        }
+        CHECK(loaded->config().to_json() == model->config().to_json());
+        model->eval();
+        loaded->eval();
+        auto ids = torch::randint(5, 150, {4, 6}, torch::kLong);
+        auto o1 = model->forward(ids, torch::ones_like(ids), torch::zeros_like(ids));
+        auto o2 = loaded->forward(ids, torch::ones_like(ids), torch::zeros_like(ids));
+        CHECK(torch::equal(o1.task.logits, o2.task.logits));
+      }
+    }
+    // A mux.safetensors that does not fit the config is rejected with every problem named.
+    auto config = fixture_config(2, MuxKind::kHadamard, DemuxKind::kIndex);
+    mux::MuxBert model(fixture_bert(), config);
+    const std::string dir = tmp.file("broken");
+    mux::save_mux(model, dir, fixture_model());
+    auto state = model->mux_state();
+    state.erase(state.begin());
+    state.emplace_back("extra.tensor", torch::zeros({2}));
+    io::save_safetensors(dir + "/mux.safetensors", state);
+    try {
+      mux::load_mux(dir);
+      FAIL("no error");
+    } catch (const IoError& e) {
+      CHECK(std::string(e.what()).find("mux.weights") != std::string::npos);
+      CHECK(std::string(e.what()).find("extra.tensor") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a masked encoder keeps exact zeros through mux warm-up and fine-tuning") {
+    testing::TempDir tmp("mux-mask");
+    torch::manual_seed(3);
+    auto bert = fixture_bert();
+    train::MaskMap masks;
+    for (auto& item : bert->named_parameters()) {
+      const auto& name = item.key();
+      if (name.find("encoder.layer") != std::string::npos && name.size() > 7 &&
+          name.compare(name.size() - 7, 7, ".weight") == 0 && name.find("LayerNorm") == std::string::npos) {
+        masks[name] = torch::rand(item.value().sizes()).gt(0.5).to(torch::kFloat32);
+      }
+    }
+    REQUIRE(masks.size() == 12);  // 2 layers × (Q, K, V, attention output, intermediate, output)
+    mux::MuxBert model(bert, fixture_config(2, MuxKind::kHadamard, DemuxKind::kIndex));
+    const auto text = random_features(40, 16, 9, 0);
+    const auto task = random_features(30, 12, 10, 3);
+    mux::MuxTrainConfig cfg;
+    cfg.train.length = "6it";
+    cfg.train.batch_size = 5;  // not a multiple of N: groups completed with duplicates
+    cfg.train.lr = 1e-3;
+    cfg.train.weight_decay = 0.1;
+    cfg.train.progress = false;
+    cfg.train.save_models = false;
+    cfg.warmup_steps = 4;
+    cfg.warmup_lr = 1e-3;
+    mux::MuxTrainHooks hooks;
+    hooks.masks = &masks;
+    const auto before = model->bert->named_parameters()["bert.encoder.layer.0.attention.self.query.weight"].clone();
+    auto result = mux::train_mux(model, text, {}, task, train::LabelKind::kClass, 0, cfg, hooks, tmp.path());
+    CHECK(result.steps == 6);
+    CHECK(result.warmup_metrics.contains("retrieval_accuracy"));
+    auto params = model->bert->named_parameters();
+    for (const auto& [name, m] : masks) {
+      CAPTURE(name);
+      const auto p = params[name];
+      CHECK(p.masked_select(m.eq(0)).eq(0).all().item<bool>());
+      CHECK(p.masked_select(m.eq(1)).ne(0).any().item<bool>());
+    }
+    // The kept weights did train.
+    const auto after = params["bert.encoder.layer.0.attention.self.query.weight"];
+    const auto kept = masks["bert.encoder.layer.0.attention.self.query.weight"].eq(1);
+    CHECK_FALSE(torch::equal(after.masked_select(kept), before.masked_select(kept)));
+    CHECK(lth::path_exists(tmp.file("result.json")));
+  }
+
+  TEST_CASE("CLI: lth mux train + eval + bench on the fixture model") {
+    testing::TempDir tmp("mux-cli");
+    // SST-2-style files: 11 training and 7 dev examples (7 is not a multiple of N=2).
+    const std::vector<std::string> words = {"good", "bad", "the", "a", "film", "movie", "is", "was", "fine", "awful"};
+    auto write_tsv = [&](const std::string& path, int rows, int seed) {
+      std::ofstream out(path);
+      out << "sentence\tlabel\n";
+      std::mt19937 rng(static_cast<unsigned>(seed));
+      for (int i = 0; i < rows; ++i) {
+        std::string s;
+        for (int w = 0; w < 5; ++w) s += (w ? " " : "") + words[rng() % words.size()];
+        out << s << "\t" << (rng() % 2) << "\n";
+      }
+    };
+    write_tsv(tmp.file("train.tsv"), 11, 1);
+    write_tsv(tmp.file("dev.tsv"), 7, 2);
+    {
+      std::ofstream text(tmp.file("text.txt"));
+      std::mt19937 rng(3);
+      for (int line = 0; line < 40; ++line) {
+        for (int w = 0; w < 12; ++w) text << (w ? " " : "") << words[rng() % words.size()];
+        text << "\n";
+      }
+    }
+    const std::string model = testing::quote(fixture_model());
+    const std::string run = tmp.file("run");
+    auto train = testing::run_lth(
+        "mux train --model " + model + " --task glue/sst2 --train " + testing::quote(tmp.file("train.tsv")) +
+        " --dev " + testing::quote(tmp.file("dev.tsv")) + " --n 2 --mux ortho --demux index" +
+        " --index-tokens '[unused_extra{}]' --steps 3 --batch-size 4 --max-length 16 --threads 1" +
+        " --warmup-steps 3 --text " + testing::quote(tmp.file("text.txt")) + " --out " + testing::quote(run));
+    INFO(train.err);
+    REQUIRE(train.exit_code == 0);
+    auto trained = nlohmann::json::parse(train.out);
+    CHECK(trained["n"] == 2);
+    CHECK(trained["examples"] == 7);
+    CHECK(trained.contains("warmup_retrieval_accuracy"));
+    CHECK(lth::path_exists(run + "/model/mux.safetensors"));
+    CHECK(lth::path_exists(run + "/model/mux_config.json"));
+
+    auto eval = testing::run_lth("mux eval --model " + testing::quote(run) + " --threads 1");
+    INFO(eval.err);
+    REQUIRE(eval.exit_code == 0);
+    auto metrics = nlohmann::json::parse(eval.out);
+    CHECK(metrics["examples"] == 7);
+    CHECK(metrics["n"] == 2);
+    CHECK(metrics.contains("accuracy"));
+    CHECK(metrics.contains("retrieval_accuracy"));
+    CHECK(metrics["accuracy"] == trained["accuracy"]);
+
+    auto bench = testing::run_lth("mux bench --model " + model +
+                                  " --n 1,2,5 --seq-len 16 --rounds 2 --threads 1 --json --index-tokens "
+                                  "'[unused_extra{}]' --runs " + testing::quote(run));
+    INFO(bench.err);
+    REQUIRE(bench.exit_code == 0);
+    auto b = nlohmann::json::parse(bench.out);
+    REQUIRE(b["rows"].size() == 3);
+    std::set<int64_t> ns;
+    for (const auto& row : b["rows"]) {
+      ns.insert(row["n"].get<int64_t>());
+      CHECK(row["instances_per_s"].get<double>() > 0);
+      CHECK(row.contains("speedup"));
+    }
+    CHECK(ns == std::set<int64_t>{1, 2, 5});
+    CHECK(b["rows"][0]["speedup"].get<double>() == doctest::Approx(1.0));
+    CHECK(b["rows"][1].contains("runs"));
+
+    auto text_bench = testing::run_lth("mux bench --model bert-tiny --n 1,2 --seq-len 8 --rounds 1 --threads 1");
+    INFO(text_bench.err);
+    CHECK(text_bench.exit_code == 0);
+    CHECK(text_bench.out.find("instances/s") != std::string::npos);
+
+    auto bad = testing::run_lth("mux bench --model bert-huge --threads 1");
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.err.find("bert-huge") != std::string::npos);
+  }
+}
