@@ -27,5 +27,6 @@ void add_finetune_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_pretrain_command(CLI::App& app);
 void add_report_command(CLI::App& app);
+void add_mux_command(CLI::App& app);
 
 }  // namespace lth::cli

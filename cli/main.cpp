@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   lth::cli::add_eval_command(app);
   lth::cli::add_pretrain_command(app);
   lth::cli::add_report_command(app);
+  lth::cli::add_mux_command(app);
 
   try {
     app.parse(argc, argv);
