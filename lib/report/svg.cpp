@@ -170,8 +170,11 @@ std::string line_chart(const LineChart& chart) {
 }
 
 std::string heatmap(const Heatmap& map) {
-  const int label_w = 90, top = 48, cw = map.cell_width, ch = map.cell_height;
-  const int width = label_w + cw * static_cast<int>(map.cols.size()) + 20;
+  size_t longest = 0;
+  for (const auto& r : map.rows) longest = std::max(longest, r.size());
+  const int label_w = std::max(70, 7 * static_cast<int>(longest) + 14), top = 48, cw = map.cell_width, ch = map.cell_height;
+  const int width = std::max({label_w + cw * static_cast<int>(map.cols.size()) + 20, 8 * static_cast<int>(map.title.size()) + 8,
+                              label_w + 160 + 80});  // room for the colour legend and its max label
   const int height = top + ch * static_cast<int>(map.rows.size()) + 44;
   std::string o = fmt::format(
       "<svg id=\"{}\" class=\"plot heatmap\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" "
