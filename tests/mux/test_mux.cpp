@@ -424,6 +424,23 @@ TEST_SUITE("mux") {
     CHECK(text_bench.exit_code == 0);
     CHECK(text_bench.out.find("instances/s") != std::string::npos);
 
+    // --mask: a ticket mask file by HF names; the trained model keeps its zeros.
+    const std::string qname = "bert.encoder.layer.0.attention.self.query.weight";
+    auto qmask = torch::rand({32, 32}).gt(0.5).to(torch::kFloat32);
+    io::save_safetensors(tmp.file("mask.safetensors"), {{qname, qmask}});
+    const std::string masked_run = tmp.file("masked");
+    auto masked = testing::run_lth(
+        "mux train --model " + model + " --task glue/sst2 --train " + testing::quote(tmp.file("train.tsv")) +
+        " --dev " + testing::quote(tmp.file("dev.tsv")) + " --n 2 --demux keys --steps 3 --batch-size 4" +
+        " --max-length 16 --threads 1 --lr 1e-2 --weight-decay 0.1 --mask " + testing::quote(tmp.file("mask.safetensors")) +
+        " --out " + testing::quote(masked_run));
+    INFO(masked.err);
+    REQUIRE(masked.exit_code == 0);
+    auto trained_masked = mux::load_mux(masked_run + "/model");
+    const auto q = trained_masked->bert->named_parameters()[qname];
+    CHECK(q.masked_select(qmask.eq(0)).eq(0).all().item<bool>());
+    CHECK(q.masked_select(qmask.eq(1)).ne(0).all().item<bool>());
+
     auto bad = testing::run_lth("mux bench --model bert-huge --threads 1");
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("bert-huge") != std::string::npos);
