@@ -1,0 +1,133 @@
+// The training loop in process on the fixture model: the learning-rate schedule (read back from
+// AdamW's decoupled weight decay on a parameter whose gradient is zero) and masks that keep pruned
+// weights exactly zero.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include <torch/torch.h>
+
+#include "core/file.h"
+#include "model/load.h"
+#include "tests/testing.h"
+#include "train/trainer.h"
+
+namespace lt = lth::testing;
+using lth::train::Feature;
+
+namespace {
+
+lth::model::Bert fixture_bert() {
+  lth::model::LoadOptions o;
+  o.head = lth::model::HeadKind::kSequenceClassification;
+  o.hidden_dropout_prob = 0.0;
+  o.attention_probs_dropout_prob = 0.0;
+  return lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model", o);
+}
+
+// Random classification features over the fixture vocabulary; token type 0 everywhere.
+std::vector<Feature> random_features(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> len(4, 12), id(5, 199), label(0, 2);
+  std::vector<Feature> out;
+  for (int i = 0; i < n; ++i) {
+    Feature f;
+    f.input_ids.push_back(2);
+    for (int t = len(rng); t > 0; --t) f.input_ids.push_back(id(rng));
+    f.input_ids.push_back(3);
+    f.token_type_ids.assign(f.input_ids.size(), 0);
+    f.labels = {label(rng)};
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+lth::train::TrainConfig quick_config() {
+  lth::train::TrainConfig c;
+  c.batch_size = 4;
+  c.save_models = false;
+  c.progress = false;
+  c.save_every = "0it";
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("train.loop") {
+  TEST_CASE("learning rate: linear warmup from 0, then linear decay to 0") {
+    torch::manual_seed(1);
+    auto bert = fixture_bert();
+    const std::string probe = "bert.embeddings.token_type_embeddings.weight";
+    REQUIRE(bert->named_parameters().find(probe) != nullptr);
+    // Row 1 (token type 1) never occurs, so its gradient is exactly zero: AdamW only decays it,
+    // w <- w * (1 - lr_t * wd), which reveals lr_t at every step.
+    std::vector<torch::Tensor> rows{bert->named_parameters()[probe][1].detach().clone()};
+    auto cfg = quick_config();
+    cfg.length = "10it";
+    cfg.warmup = "4it";
+    cfg.lr = 0.1;
+    cfg.weight_decay = 0.5;
+    lth::train::Hooks hooks;
+    hooks.after_step = [&](int64_t, lth::model::Bert& m) {
+      rows.push_back(m->named_parameters()[probe][1].detach().clone());
+    };
+    lt::TempDir dir("train-lr");
+    const auto result = lth::train::train(bert, random_features(40, 3), lth::train::LabelKind::kClass, 0, cfg, hooks,
+                                          dir.path());
+    CHECK(result.steps == 10);
+    REQUIRE(rows.size() == 11);
+    const double lr = 0.1;
+    // Step s (0-based) runs at lr * s / 4 during warmup, then lr * (10 - s) / (10 - 4).
+    const std::vector<double> expected = {0, lr / 4, lr / 2, 3 * lr / 4, lr, lr * 5 / 6, lr * 4 / 6, lr * 3 / 6,
+                                          lr * 2 / 6, lr / 6};
+    for (std::size_t s = 0; s < expected.size(); ++s) {
+      CAPTURE(s);
+      const auto big = rows[s].abs() > 1e-3;
+      const auto ratio = rows[s + 1].masked_select(big) / rows[s].masked_select(big);
+      const double measured = (1.0 - ratio.to(torch::kDouble).mean().item<double>()) / cfg.weight_decay;
+      CHECK(measured == doctest::Approx(expected[s]).epsilon(1e-4).scale(1e-3));
+    }
+  }
+
+  TEST_CASE("masked weights stay exactly 0 through AdamW with weight decay and a high lr") {
+    torch::manual_seed(2);
+    auto bert = fixture_bert();
+    lth::train::MaskMap masks;
+    auto params = bert->named_parameters();
+    for (const char* name : {"bert.encoder.layer.0.attention.self.query.weight",
+                             "bert.encoder.layer.1.intermediate.dense.weight", "bert.pooler.dense.weight",
+                             "classifier.weight"}) {
+      CAPTURE(name);
+      REQUIRE(params.find(name) != nullptr);
+      masks[name] = (torch::rand(params[name].sizes()) < 0.5).to(torch::kFloat);
+    }
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& [name, m] : masks) before[name] = params[name].detach().clone();
+    auto cfg = quick_config();
+    cfg.length = "20it";
+    cfg.lr = 0.05;
+    cfg.weight_decay = 0.1;
+    lth::train::Hooks hooks;
+    hooks.masks = &masks;
+    int64_t violations = 0, checks = 0;
+    hooks.after_step = [&](int64_t, lth::model::Bert& m) {
+      auto p = m->named_parameters();
+      for (const auto& [name, mask] : masks) {
+        violations += p[name].detach().masked_select(mask.eq(0)).ne(0).sum().item<int64_t>();
+        ++checks;
+      }
+    };
+    lt::TempDir dir("train-masks");
+    lth::train::train(bert, random_features(48, 4), lth::train::LabelKind::kClass, 0, cfg, hooks, dir.path());
+    CHECK(checks == 20 * 4);
+    CHECK(violations == 0);
+    params = bert->named_parameters();
+    for (const auto& [name, mask] : masks) {
+      CAPTURE(name);
+      const auto w = params[name].detach();
+      CHECK(w.masked_select(mask.eq(0)).ne(0).sum().item<int64_t>() == 0);
+      // The kept weights did train.
+      CHECK_FALSE(torch::equal(w.masked_select(mask.eq(1)), before[name].masked_select(mask.eq(1))));
+    }
+  }
+}
