@@ -26,6 +26,9 @@ void add_tokenize_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_pretrain_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
+void add_transfer_command(CLI::App& app);
+void add_mask_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_mux_command(CLI::App& app);
 

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   lth::cli::add_finetune_command(app);
   lth::cli::add_eval_command(app);
   lth::cli::add_pretrain_command(app);
+  lth::cli::add_prune_command(app);
+  lth::cli::add_transfer_command(app);
+  lth::cli::add_mask_command(app);
   lth::cli::add_report_command(app);
   lth::cli::add_mux_command(app);
 

@@ -287,6 +287,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
         progress.update(steps);
       }
       if (steps % eval_every == 0 && steps != total) evaluate(steps);
+      ckpt.steps = steps;
       if (g_signal != 0) {
         save_checkpoint(run_dir, model, optimizer, ckpt);
         progress.finish();

@@ -1,0 +1,202 @@
+// lth prune (IMP with rewinding + baselines), lth transfer (masks across tasks), lth mask (tools).
+#include <filesystem>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "cli/commands.h"
+#include "cli/train_options.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "core/step.h"
+#include "model/load.h"
+#include "prune/imp.h"
+#include "tasks/lottery.h"
+
+namespace lth::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct ImpOptions {
+  int levels = 10;
+  double rate = 0.2;
+  std::string schedule = "geometric";
+  double target_sparsity = 0.0;
+  std::string strategy = "global";
+  std::string rewind = "init";
+  std::vector<std::string> baselines;
+  std::vector<std::string> include, exclude;
+
+  nlohmann::json to_json() const {
+    return {{"levels", levels}, {"rate", rate}, {"schedule", schedule}, {"target_sparsity", target_sparsity},
+            {"strategy", strategy}, {"rewind", rewind}, {"baselines", baselines}, {"prune", include},
+            {"exclude", exclude}};
+  }
+};
+
+// Keys that do not change what a run computes are left out of its identity.
+nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json& defaults) {
+  static const std::set<std::string> kIgnored = {"out", "threads", "device", "save_every", "eval_every", "save_models"};
+  nlohmann::json out = nlohmann::json::object();
+  for (auto it = resolved.begin(); it != resolved.end(); ++it) {
+    if (kIgnored.count(it.key())) continue;
+    auto d = defaults.find(it.key());
+    if (d == defaults.end() || *d != it.value()) out[it.key()] = it.value();
+  }
+  return out;
+}
+
+void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const nlohmann::json& defaults) {
+  tasks::LotteryConfig lc;
+  lc.model = cfg.model;
+  lc.task = cfg.task;
+  lc.runs_dir = cfg.out;
+  lc.train = cfg.train;
+  lc.task_options = cfg.task_options;
+  lc.task_options.data = cfg.data;
+  lc.task_options.texts = cfg.texts;
+  lc.imp.levels = imp_options.levels;
+  lc.imp.rate = imp_options.rate;
+  lc.imp.schedule = prune::parse_schedule(imp_options.schedule);
+  lc.imp.target_sparsity = imp_options.target_sparsity;
+  lc.imp.strategy = prune::parse_strategy(imp_options.strategy);
+  lc.imp.rewind = imp_options.rewind;
+  if (lc.imp.rewind != "init") Step::parse(lc.imp.rewind);  // usage error early
+  lc.imp.baselines = imp_options.baselines;
+  lc.include = imp_options.include;
+  lc.exclude = imp_options.exclude;
+  LTH_CHECK(imp_options.levels >= 0, UsageError, "--levels must be >= 0");
+  prune::pruned_at_level(1, 1, imp_options.rate, lc.imp.schedule);  // validates --rate
+  lc.resolved = cfg.to_json();
+  lc.resolved.update(imp_options.to_json());
+  lc.hashed = non_default(lc.resolved, defaults);
+  auto result = tasks::run_lottery(lc);
+  fmt::print("{}\n{}\n", prune::summary_table(result.summary), result.run_dir);
+}
+
+}  // namespace
+
+void add_prune_command(CLI::App& app) {
+  auto cfg = std::make_shared<TrainingConfig>();
+  auto imp = std::make_shared<ImpOptions>();
+  auto* cmd = app.add_subcommand("prune", "Find lottery tickets: iterative magnitude pruning with rewinding (+ baselines)");
+  cmd->footer(
+      "Level 0 fine-tunes the dense model; each next level prunes the previous level's trained weights "
+      "(by magnitude over all prunable matrices at once with --strategy global), rewinds the kept weights to "
+      "the pretrained ones (--rewind init) or to a point of level-0 training (--rewind 500it), re-draws the "
+      "task head from --seed, and fine-tunes again. Prunable by default: Q, K, V, attention-output, "
+      "intermediate and output weights of every layer, and the pooler (Chen et al. 2020). The run directory "
+      "(printed last) is named by a hash of the non-default settings; rerunning resumes.");
+  auto resolve = add_training_options(*cmd, cfg);
+  cmd->add_option("--levels", imp->levels, "Pruning levels after the dense level 0")->capture_default_str();
+  cmd->add_option("--rate", imp->rate, "Fraction pruned per level (see --schedule)")->capture_default_str();
+  cmd->add_option("--schedule", imp->schedule,
+                  "geometric: prune --rate of the REMAINING weights per level (open_lth); linear: level k has "
+                  "k*rate of the ORIGINAL weights pruned (Chen et al.)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"geometric", "linear"}));
+  cmd->add_option("--target-sparsity", imp->target_sparsity, "Stop at the first level reaching this sparsity (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--strategy", imp->strategy, "global | layerwise | random | random-layerwise")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"global", "layerwise", "random", "random-layerwise"}));
+  cmd->add_option("--rewind", imp->rewind, "init (pretrained weights) or a step of level-0 training: 500it, 1ep")
+      ->capture_default_str();
+  cmd->add_option("--baselines", imp->baselines, "Branches beside the trunk: random,reinit,oneshot,standard")
+      ->delimiter(',');
+  cmd->add_option("--prune", imp->include, "Globs of parameters to prune (default: Chen et al.'s set)")->delimiter(',');
+  cmd->add_option("--exclude", imp->exclude, "Globs of parameters never to prune")->delimiter(',');
+  // The defaults of the paper's GLUE recipe: lr 2e-5, batch 32, length 128, 3 epochs, seed 57.
+  const nlohmann::json defaults = [&] {
+    nlohmann::json d = cfg->to_json();
+    d.update(ImpOptions().to_json());
+    return d;
+  }();
+  cmd->callback([cfg, imp, resolve, defaults] {
+    if (resolve()) run_prune(*cfg, *imp, defaults);
+  });
+}
+
+namespace {
+
+struct TransferOptions {
+  std::vector<std::string> masks;
+  std::vector<std::string> targets;
+  bool matrix = false;
+};
+
+std::string source_name(const std::string& mask_path) {
+  const auto mask = prune::load_mask(mask_path);
+  auto task = mask.metadata.find("task");
+  auto level = mask.metadata.find("level");
+  if (task != mask.metadata.end() && level != mask.metadata.end()) {
+    return fmt::format("{}@{:.0f}%", task->second, 100.0 * mask.sparsity());
+  }
+  return fs::path(mask_path).stem().string();
+}
+
+void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
+  LTH_CHECK(!t.masks.empty(), UsageError, "--mask is required");
+  LTH_CHECK(!cfg.model.empty() && !cfg.out.empty(), UsageError, "--model and --out are required");
+  std::vector<std::string> targets = t.targets;
+  if (!cfg.task.empty()) targets.insert(targets.begin(), cfg.task);
+  LTH_CHECK(!targets.empty(), UsageError, "--task is required");
+  if (!t.matrix) {
+    LTH_CHECK(t.masks.size() == 1 && targets.size() == 1, UsageError,
+              "several masks or tasks need --matrix");
+    tasks::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
+    tc.task_options.data = cfg.data;
+    tc.task_options.texts = cfg.texts;
+    fmt::print("{}\n", tasks::run_transfer(tc).dump());
+    return;
+  }
+  nlohmann::json scores = nlohmann::json::array();
+  std::vector<std::string> sources;
+  std::string metric;
+  for (const auto& mask : t.masks) {
+    sources.push_back(source_name(mask));
+    nlohmann::json row = nlohmann::json::array();
+    for (const auto& target : targets) {
+      std::string slug = fs::path(mask).parent_path().filename().string() + "__" + target;
+      for (char& c : slug)
+        if (c == '/') c = '-';
+      tasks::TransferConfig tc{mask, cfg.model, target, cfg.out + "/" + slug, cfg.train, cfg.task_options};
+      tc.task_options.data = cfg.data;
+      tc.task_options.texts = cfg.texts;
+      auto m = tasks::run_transfer(tc);
+      metric = m.value("main_metric", "");
+      row.push_back(m.value(metric, 0.0));
+    }
+    scores.push_back(row);
+  }
+  nlohmann::json out = {{"schema", 1}, {"sources", sources}, {"targets", targets}, {"scores", scores}, {"metric", metric}};
+  write_file_atomic(cfg.out + "/transfer-matrix.json", out.dump(2) + "\n");
+  std::string md = fmt::format("| source \\ target | {} |\n|---|", fmt::join(targets, " | "));
+  for (size_t i = 0; i < targets.size(); ++i) md += "---|";
+  md += "\n";
+  for (size_t i = 0; i < sources.size(); ++i) {
+    md += "| " + sources[i] + " |";
+    for (const auto& v : scores[i]) md += fmt::format(" {:.4f} |", v.get<double>());
+    md += "\n";
+  }
+  write_file_atomic(cfg.out + "/transfer-matrix.md", md);
+  fmt::print("{}\n{}\n", md, cfg.out + "/transfer-matrix.json");
+}
+
+}  // namespace
+
+void add_transfer_command(CLI::App& app) {
+  auto cfg = std::make_shared<TrainingConfig>();
+  auto t = std::make_shared<TransferOptions>();
+  auto* cmd = app.add_subcommand("transfer", "Fine-tune the pretrained weights under a mask found on another task");
+  auto resolve = add_training_options(*cmd, cfg);
+  cmd->add_option("--mask", t->masks, "mask.safetensors (several with --matrix)");
+  cmd->add_option("--target", t->targets, "More target tasks (with --matrix)");
+  cmd->add_flag("--matrix", t->matrix, "Every mask x every task: writes transfer-matrix.json and .md in --out");
+  cmd->callback([cfg, t, resolve] {
+    if (resolve()) run_transfer_command(*cfg, *t);
+  });
+}
+
+}  // namespace lth::cli

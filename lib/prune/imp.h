@@ -1,0 +1,63 @@
+// Iterative magnitude pruning with rewinding (Frankle & Carbin; Chen et al. for pretrained BERT),
+// with the paper's baselines as branches beside the trunk. The driver owns the run directory and
+// the order of stages; training a level is a callback, so this module does not depend on tasks.
+// Every stage skips itself when its outputs exist: a killed run resumes where it stopped.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "prune/mask.h"
+#include "prune/strategy.h"
+
+namespace lth::prune {
+
+struct ImpConfig {
+  int levels = 10;               // levels after the dense level 0
+  double rate = 0.2;
+  Schedule schedule = Schedule::kGeometric;
+  double target_sparsity = 0.0;  // > 0: stop at the first level reaching it
+  Strategy strategy = Strategy::kGlobal;
+  std::string rewind = "init";   // "init" (θ0) or a step of level-0 training ("500it", "1ep")
+  std::vector<std::string> baselines;  // random, reinit, oneshot, standard
+  uint64_t seed = 57;
+  std::string run_dir;
+  std::string task;
+  std::string metric;             // the main metric (result.json "final")
+  std::string config_hash;
+  std::string fingerprint;        // of θ0's prunable tensors
+};
+
+enum class LevelInit {
+  kTheta0,    // kept weights (and everything else) from θ0
+  kRewind,    // from the rewind point of level 0 (run_dir/rewind.safetensors)
+  kRandom,    // re-drawn at random (the "reinit" baseline)
+  kContinue,  // from `continue_dir` (the "standard" baseline: no rewinding)
+};
+
+struct LevelSpec {
+  std::string dir;
+  const Mask* mask = nullptr;
+  LevelInit init = LevelInit::kTheta0;
+  std::string continue_dir;       // kContinue: an HF checkpoint directory
+  std::string capture_rewind_to;  // non-empty on level 0 with late rewinding: save weights here at the rewind step
+};
+
+struct LevelOutcome {
+  nlohmann::json metrics;  // final metrics
+  NamedTensors trained;    // the prunable weights after training
+};
+
+using TrainLevelFn = std::function<LevelOutcome(const LevelSpec&)>;
+
+// Runs (or resumes) the whole study; returns summary.json's content (docs/FORMATS.md).
+nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, const std::vector<std::string>& prunable,
+                       const TrainLevelFn& train_level);
+
+// The summary as an aligned text table (level, sparsity, metric, Δ vs dense, matching).
+std::string summary_table(const nlohmann::json& summary);
+
+}  // namespace lth::prune

@@ -1,0 +1,156 @@
+#include "prune/mask.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "io/safetensors.h"
+
+namespace lth::prune {
+
+int64_t Mask::total() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors) n += t.numel();
+  return n;
+}
+
+int64_t Mask::kept() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors) n += t.sum().item<int64_t>();
+  return n;
+}
+
+double Mask::sparsity() const {
+  const int64_t t = total();
+  return t == 0 ? 0.0 : static_cast<double>(t - kept()) / static_cast<double>(t);
+}
+
+nlohmann::json Mask::stats() const {
+  nlohmann::json per = nlohmann::json::object();
+  int64_t total_all = 0, pruned_all = 0;
+  for (const auto& [name, t] : tensors) {
+    const int64_t total_t = t.numel();
+    const int64_t pruned_t = total_t - t.sum().item<int64_t>();
+    per[name] = {{"total", total_t}, {"pruned", pruned_t},
+                 {"sparsity", total_t ? static_cast<double>(pruned_t) / static_cast<double>(total_t) : 0.0}};
+    total_all += total_t;
+    pruned_all += pruned_t;
+  }
+  return {{"sparsity", total_all ? static_cast<double>(pruned_all) / static_cast<double>(total_all) : 0.0},
+          {"pruned", pruned_all},
+          {"total", total_all},
+          {"per_tensor", per}};
+}
+
+bool is_default_prunable(const std::string& name) {
+  static const char* kSuffixes[] = {".attention.self.query.weight", ".attention.self.key.weight",
+                                    ".attention.self.value.weight", ".attention.output.dense.weight",
+                                    ".intermediate.dense.weight",   ".output.dense.weight"};
+  if (name == "bert.pooler.dense.weight") return true;
+  if (name.rfind("bert.encoder.layer.", 0) != 0) return false;
+  for (const char* s : kSuffixes) {
+    const size_t n = std::strlen(s);
+    if (name.size() > n && name.compare(name.size() - n, n, s) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> prunable_names(const std::vector<std::string>& names, const std::vector<int64_t>& dims,
+                                        const std::vector<std::string>& include, const std::vector<std::string>& exclude) {
+  auto matches = [](const std::string& name, const std::vector<std::string>& globs) {
+    return std::any_of(globs.begin(), globs.end(),
+                       [&](const std::string& g) { return ::fnmatch(g.c_str(), name.c_str(), 0) == 0; });
+  };
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const bool in = include.empty() ? is_default_prunable(names[i]) : matches(names[i], include);
+    if (!in || dims[i] != 2 || matches(names[i], exclude)) continue;
+    out.push_back(names[i]);
+  }
+  std::sort(out.begin(), out.end());
+  LTH_CHECK(!out.empty(), UsageError, "no parameter matches the prunable set (--prune/--exclude globs)");
+  return out;
+}
+
+Mask full_mask(const NamedTensors& weights, const std::vector<std::string>& names) {
+  Mask m;
+  for (const auto& n : names) {
+    auto it = weights.find(n);
+    LTH_CHECK(it != weights.end(), ShapeError, "no parameter named '{}'", n);
+    m.tensors[n] = torch::ones(it->second.sizes(), torch::kBool);
+  }
+  return m;
+}
+
+std::string fingerprint(const NamedTensors& weights, const std::vector<std::string>& names) {
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  Sha256 h;
+  for (const auto& n : sorted) {
+    auto it = weights.find(n);
+    LTH_CHECK(it != weights.end(), ShapeError, "no parameter named '{}'", n);
+    const auto t = it->second.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    h.update(n);
+    for (int64_t d : t.sizes()) h.update(&d, sizeof(d));
+    h.update(t.data_ptr<float>(), static_cast<size_t>(t.numel()) * sizeof(float));
+  }
+  return h.hex_digest().substr(0, 32);
+}
+
+void save_mask(const std::string& path, const Mask& mask) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& [name, t] : mask.tensors) tensors.emplace_back(name, t.to(torch::kUInt8).contiguous());
+  auto meta = mask.metadata;
+  meta["format"] = "lth-mask";
+  meta["format_version"] = "1";
+  meta["sparsity"] = fmt::format("{:.6f}", mask.sparsity());
+  io::save_safetensors(path, tensors, meta);
+}
+
+Mask load_mask(const std::string& path) {
+  io::SafetensorsFile file(path);
+  Mask m;
+  m.metadata = file.metadata();
+  LTH_CHECK(!file.entries().empty(), IoError, "{}: the mask holds no tensors", path);
+  for (const auto& e : file.entries()) {
+    LTH_CHECK(e.dtype == "U8" || e.dtype == "BOOL", IoError, "{}: mask tensor '{}' has dtype {}, expected U8 or BOOL",
+              path, e.name, e.dtype);
+    auto t = file.load(e.name);
+    if (e.dtype == "U8") {
+      LTH_CHECK(t.le(1).all().item<bool>(), IoError, "{}: mask tensor '{}' holds values other than 0 and 1", path, e.name);
+    }
+    m.tensors[e.name] = t.to(torch::kBool);
+  }
+  return m;
+}
+
+void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::string& source,
+                     const std::string& model_fingerprint) {
+  std::vector<std::string> problems;
+  for (const auto& [name, t] : mask.tensors) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      problems.push_back(fmt::format("'{}' is not a parameter of the model", name));
+    } else if (it->second.sizes() != t.sizes()) {
+      problems.push_back(fmt::format("'{}' has shape {} in the mask but {} in the model", name,
+                                     fmt::join(t.sizes(), "x"), fmt::join(it->second.sizes(), "x")));
+    }
+  }
+  if (!problems.empty()) {
+    LTH_FAIL(ShapeError, "{}: the mask does not fit the model: {}", source, fmt::join(problems, "; "));
+  }
+  auto fp = mask.metadata.find("base_fingerprint");
+  if (!model_fingerprint.empty() && fp != mask.metadata.end() && fp->second != model_fingerprint) {
+    log::warn("prune", "{}: mask was found on a model with fingerprint {}, this model's is {}", source, fp->second,
+              model_fingerprint);
+  }
+}
+
+}  // namespace lth::prune

@@ -1,0 +1,179 @@
+#include "tasks/lottery.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/step.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "model/load.h"
+#include "tokenize/tokenizer.h"
+
+namespace lth::tasks {
+namespace {
+
+prune::NamedTensors parameters_of(model::Bert& model) {
+  prune::NamedTensors out;
+  for (auto& item : model->named_parameters()) out[item.key()] = item.value();
+  return out;
+}
+
+train::MaskMap as_mask_map(const prune::Mask& mask) {
+  train::MaskMap out;
+  for (const auto& [name, t] : mask.tensors) out[name] = t.to(torch::kFloat32);
+  return out;
+}
+
+// Copies encoder tensors (not the head) from `source` into the model.
+void copy_encoder(model::Bert& model, const prune::NamedTensors& source, const std::string& where) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    if (name.rfind("bert.", 0) != 0 || name.rfind("bert.pooler.", 0) == 0) continue;
+    auto it = source.find(name);
+    LTH_CHECK(it != source.end(), IoError, "{}: no tensor '{}'", where, name);
+    item.value().copy_(it->second);
+  }
+}
+
+model::Bert load_for_task(const std::string& dir, Task& task, uint64_t seed) {
+  torch::manual_seed(seed);  // the new head is drawn from the seed: the same head at every level
+  model::LoadOptions options;
+  options.head = task.head();
+  if (!task.labels().empty()) options.labels = task.labels();
+  return model::load_pretrained(dir, options);
+}
+
+int64_t capped(const std::string& model_dir, int64_t max_length) {
+  const auto c = model::BertConfig::from_file(io::find_checkpoint(model_dir).config_path);
+  return std::min(max_length, c.max_position_embeddings);
+}
+
+}  // namespace
+
+std::string run_name(const std::string& task, const nlohmann::json& hashed) {
+  std::string slug = task;
+  for (char& c : slug)
+    if (c == '/' || c == '.') c = '-';
+  return slug + "-" + sha256_hex(hashed.dump()).substr(0, 10);
+}
+
+LotteryResult run_lottery(const LotteryConfig& cfg) {
+  LTH_CHECK(!cfg.model.empty() && !cfg.task.empty() && !cfg.runs_dir.empty(), UsageError,
+            "--model, --task and --out are required");
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
+  TaskOptions topts = cfg.task_options;
+  topts.max_length = capped(cfg.model, topts.max_length);
+  auto task = make_task(cfg.task, topts, tok);
+
+  prune::ImpConfig imp = cfg.imp;
+  imp.task = cfg.task;
+  imp.metric = task->main_metric();
+  imp.config_hash = sha256_hex(cfg.hashed.dump()).substr(0, 10);
+  imp.seed = cfg.train.seed;
+  LotteryResult result;
+  result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, cfg.hashed);
+  imp.run_dir = result.run_dir;
+  make_dirs(result.run_dir);
+  nlohmann::json config_json = cfg.resolved;
+  config_json["hash"] = imp.config_hash;
+  config_json["hashed"] = cfg.hashed;
+  const std::string config_path = result.run_dir + "/config.json";
+  if (!path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
+
+  // θ0: the pretrained encoder (the head of a level is re-drawn from the seed, see load_for_task).
+  model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed);
+  prune::NamedTensors theta0;
+  for (auto& [name, t] : parameters_of(theta0_model)) theta0[name] = t.detach().clone();
+  std::vector<std::string> names;
+  std::vector<int64_t> dims;
+  for (const auto& [name, t] : theta0) {
+    names.push_back(name);
+    dims.push_back(t.dim());
+  }
+  const auto prunable = prune::prunable_names(names, dims, cfg.include, cfg.exclude);
+  imp.fingerprint = prune::fingerprint(theta0, prunable);
+
+  const auto features = task->train_features();
+  log::info("prune", "{} on {}: {} training examples, {} prunable matrices, run {}", cfg.model, cfg.task,
+            features.size(), prunable.size(), result.run_dir);
+
+  auto train_level = [&](const prune::LevelSpec& spec) {
+    model::Bert model{nullptr};
+    if (spec.init == prune::LevelInit::kContinue) {
+      model = load_for_task(spec.continue_dir, *task, cfg.train.seed);
+    } else {
+      model = load_for_task(cfg.model, *task, cfg.train.seed);
+      if (spec.init == prune::LevelInit::kRewind) {
+        io::SafetensorsFile rewind(imp.run_dir + "/rewind.safetensors");
+        prune::NamedTensors weights;
+        for (auto& [n, t] : rewind.load_all()) weights[n] = t;
+        copy_encoder(model, weights, rewind.path());
+      } else if (spec.init == prune::LevelInit::kRandom) {
+        torch::manual_seed(cfg.train.seed + 1);
+        model->init_all();
+        torch::manual_seed(cfg.train.seed);
+        model->init_head(true);
+      }
+    }
+    const train::MaskMap masks = as_mask_map(*spec.mask);
+    train::Hooks hooks;
+    hooks.evaluate = [&task](model::Bert& m) { return task->evaluate(m, task->default_eval_split(), ""); };
+    hooks.main_metric = task->main_metric();
+    hooks.transform_batch = task->batch_transform();
+    hooks.masks = &masks;
+    if (!spec.capture_rewind_to.empty()) {
+      const int64_t per_epoch = std::max<int64_t>(
+          1, ((static_cast<int64_t>(features.size()) + cfg.train.batch_size - 1) / cfg.train.batch_size) / cfg.train.grad_accum);
+      const int64_t at = Step::parse(cfg.imp.rewind).resolve(per_epoch);
+      const std::string path = spec.capture_rewind_to;
+      hooks.after_step = [at, path](int64_t steps, model::Bert& m) {
+        if (steps != at) return;
+        std::vector<std::pair<std::string, at::Tensor>> list;
+        for (auto& item : m->named_parameters()) list.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
+        io::save_safetensors(path, list, {{"rewind_step", std::to_string(at)}});
+      };
+    }
+    train::TrainConfig tcfg = cfg.train;
+    auto r = train::train(model, features, task->label_kind(), tok->pad_id(), tcfg, hooks, spec.dir, cfg.model);
+    prune::LevelOutcome out;
+    out.metrics = r.final_metrics;
+    for (const auto& name : prunable) out.trained[name] = parameters_of(model).at(name).detach().to(torch::kCPU).clone();
+    return out;
+  };
+  result.summary = prune::run_imp(imp, theta0, prunable, train_level);
+  return result;
+}
+
+nlohmann::json run_transfer(const TransferConfig& cfg) {
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
+  TaskOptions topts = cfg.task_options;
+  topts.max_length = capped(cfg.model, topts.max_length);
+  auto task = make_task(cfg.task, topts, tok);
+  prune::Mask mask = prune::load_mask(cfg.mask);
+  model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
+  auto params = parameters_of(model);
+  std::vector<std::string> names;
+  for (const auto& [n, m] : mask.tensors) names.push_back(n);
+  prune::check_mask_fits(mask, params, cfg.mask, prune::fingerprint(params, names));
+  const auto features = task->train_features();
+  const train::MaskMap masks = as_mask_map(mask);
+  train::Hooks hooks;
+  hooks.evaluate = [&task](model::Bert& m) { return task->evaluate(m, task->default_eval_split(), ""); };
+  hooks.main_metric = task->main_metric();
+  hooks.transform_batch = task->batch_transform();
+  hooks.masks = &masks;
+  make_dirs(cfg.out);
+  log::info("transfer", "{} (sparsity {:.2f}%) -> {} on {}", cfg.mask, 100.0 * mask.sparsity(), cfg.model, cfg.task);
+  auto r = train::train(model, features, task->label_kind(), tok->pad_id(), cfg.train, hooks, cfg.out, cfg.model);
+  nlohmann::json out = r.final_metrics;
+  out["mask"] = cfg.mask;
+  out["main_metric"] = task->main_metric();
+  out["sparsity"] = mask.sparsity();
+  return out;
+}
+
+}  // namespace lth::tasks
