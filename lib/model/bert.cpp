@@ -35,6 +35,13 @@ torch::nn::LayerNorm make_layer_norm(const BertConfig& c) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
 }
 
+// The replacement's outputs when the layer may use it (eval mode, no autograd) and it accepts x.
+std::vector<at::Tensor> replaced(const torch::nn::Module& layer, const std::shared_ptr<const LinearReplacement>& r,
+                                 const at::Tensor& x) {
+  if (!r || layer.is_training() || at::GradMode::is_enabled()) return {};
+  return r->forward(x);
+}
+
 // A parameterless container, so that nested names ("encoder.layer.0", "cls.predictions.transform")
 // match HF's module tree.
 struct Container : torch::nn::Module {};
@@ -70,9 +77,11 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
 at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& additive_mask, at::Tensor* probs) {
   const int64_t batch = hidden.size(0), length = hidden.size(1);
   auto split = [&](const at::Tensor& t) { return t.view({batch, length, heads_, head_dim_}).permute({0, 2, 1, 3}); };
-  auto q = split(query(hidden));
-  auto k = split(key(hidden));
-  auto v = split(value(hidden));
+  auto qkv = replaced(*this, qkv_replacement, hidden);
+  if (qkv.size() != 3) qkv = {query(hidden), key(hidden), value(hidden)};
+  auto q = split(qkv[0]);
+  auto k = split(qkv[1]);
+  auto v = split(qkv[2]);
   auto scores = torch::matmul(q, k.transpose(-1, -2));
   scores = scores / std::sqrt(static_cast<double>(head_dim_));
   scores = scores + additive_mask;
@@ -90,7 +99,8 @@ BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& c, int64_t in_f
 }
 
 at::Tensor BertResidualOutputImpl::forward(const at::Tensor& x, const at::Tensor& residual) {
-  return layer_norm(dropout(dense(x)) + residual);
+  auto y = replaced(*this, dense_replacement, x);
+  return layer_norm(dropout(y.empty() ? dense(x) : y[0]) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) {
@@ -106,7 +116,10 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c) : act_(activatio
   dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
 }
 
-at::Tensor BertIntermediateImpl::forward(const at::Tensor& x) { return activation(act_, dense(x)); }
+at::Tensor BertIntermediateImpl::forward(const at::Tensor& x) {
+  auto y = replaced(*this, dense_replacement, x);
+  return activation(act_, y.empty() ? dense(x) : y[0]);
+}
 
 BertLayerImpl::BertLayerImpl(const BertConfig& c) {
   attention = register_module("attention", BertAttention(c));

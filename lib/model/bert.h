@@ -4,6 +4,7 @@
 // multiplexing: the encoder exposes embed() and encode() separately so wrappers can act in between.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,16 @@
 namespace lth::model {
 
 at::Tensor activation(Activation act, const at::Tensor& x);
+
+// Another implementation of the Linear maps a layer applies to one input (e.g. packed sparse weights
+// for inference, lib/model/sparse.h). A layer consults it only in eval mode with autograd off; it may
+// decline by returning no tensors, and the layer then runs its torch::nn::Linear modules as usual.
+class LinearReplacement {
+ public:
+  virtual ~LinearReplacement() = default;
+  // x [..., in] -> x W_k^T + b_k [..., out_k] for each Linear it replaces, in the layer's order.
+  virtual std::vector<at::Tensor> forward(const at::Tensor& x) const = 0;
+};
 
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
@@ -42,6 +53,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   torch::nn::Dropout dropout{nullptr};
+  std::shared_ptr<const LinearReplacement> qkv_replacement;  // optional: (query, key, value) in one call
   int64_t heads_, head_dim_;
 };
 TORCH_MODULE(BertSelfAttention);
@@ -55,6 +67,7 @@ class BertResidualOutputImpl : public torch::nn::Module {
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
+  std::shared_ptr<const LinearReplacement> dense_replacement;  // optional
 };
 TORCH_MODULE(BertResidualOutput);
 
@@ -74,6 +87,7 @@ class BertIntermediateImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   torch::nn::Linear dense{nullptr};
+  std::shared_ptr<const LinearReplacement> dense_replacement;  // optional
   Activation act_;
 };
 TORCH_MODULE(BertIntermediate);

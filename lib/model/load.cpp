@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "model/sparse.h"
 
 namespace lth::model {
 namespace fs = std::filesystem;
@@ -57,6 +58,8 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   if (options.attention_probs_dropout_prob) config.attention_probs_dropout_prob = *options.attention_probs_dropout_prob;
 
   io::NamedTensors raw = io::read_weights(files);
+  // `lth export --sparse` directories: packed weights complete the checkpoint in dense form.
+  const PackedWeights packed = read_sparse_checkpoint(dir, raw);
   // A plain encoder gets a pooler only when the checkpoint has one (HF's add_pooling_layer).
   std::optional<bool> with_pooler;
   if (config.head == HeadKind::kNone) {
@@ -147,6 +150,7 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   if (!local.ignored.empty()) {
     log::debug("model", "{}: not used by the {} head: {}", dir, head_name(config.head), fmt::join(local.ignored, ", "));
   }
+  if (!packed.empty()) use_packed_weights(model, packed);  // inference runs them through the sparse kernel
   if (report != nullptr) *report = std::move(local);
   return model;
 }
