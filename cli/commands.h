@@ -31,5 +31,7 @@ void add_transfer_command(CLI::App& app);
 void add_mask_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_mux_command(CLI::App& app);
+void add_launch_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace lth::cli

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   lth::cli::add_mask_command(app);
   lth::cli::add_report_command(app);
   lth::cli::add_mux_command(app);
+  lth::cli::add_launch_command(app);
+  lth::cli::add_plan_command(app);
 
   try {
     app.parse(argc, argv);

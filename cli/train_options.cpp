@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "dist/process_group.h"
+#include "train/dist.h"
 
 namespace lth::cli {
 namespace {
@@ -20,7 +22,7 @@ void take(const nlohmann::json& j, const char* key, T& out, std::set<std::string
 }  // namespace
 
 nlohmann::json TrainingConfig::to_json() const {
-  return {{"model", model},
+  nlohmann::json j = {{"model", model},
           {"task", task},
           {"data", data},
           {"text", texts},
@@ -47,6 +49,9 @@ nlohmann::json TrainingConfig::to_json() const {
           {"dev_file", task_options.dev_file},
           {"threads", runtime.threads},
           {"device", runtime.device}};
+  // Data parallelism changes the global batch (batch_size x world), so the world is part of a run.
+  if (train.dist) j["world_size"] = train.dist->world_size();
+  return j;
 }
 
 void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& source) {
@@ -82,6 +87,8 @@ void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& sour
     take(j, "dev_file", task_options.dev_file, seen);
     take(j, "threads", runtime.threads, seen);
     take(j, "device", runtime.device, seen);
+    int world_size = 1;  // the world comes from the launcher, not from a config file
+    take(j, "world_size", world_size, seen);
   } catch (const nlohmann::json::exception& e) {
     LTH_FAIL(ConfigError, "{}: a value has the wrong type: {}", source, e.what());
   }
@@ -162,10 +169,17 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
        [&c, &f] { c.runtime.threads = f.runtime.threads; });
   bind(cmd.add_option("--device", f.runtime.device, "cpu, cuda or cuda:N")->capture_default_str(),
        [&c, &f] { c.runtime.device = f.runtime.device; });
+  auto dist_options = std::make_shared<dist::DistOptions>();
+  auto* dist_group = cmd.add_option_group("Data parallelism", "One process per worker (see lth launch, docs/SCALING.md)");
+  dist_group->add_option("--dist-init", dist_options->init, "Rendezvous: tcp://HOST:PORT (default: MASTER_ADDR/MASTER_PORT)");
+  dist_group->add_option("--rank", dist_options->rank, "This worker's rank (default: $RANK)");
+  dist_group->add_option("--world-size", dist_options->world_size, "Number of workers (default: $WORLD_SIZE, else 1)");
+  dist_group->add_option("--dist-backend", dist_options->backend, "auto, gloo or nccl")->capture_default_str();
+  dist_group->add_option("--dist-timeout", dist_options->timeout_seconds, "Seconds to wait for the other workers")->capture_default_str();
   cmd.add_option("--config", *config_file, "JSON config file (flags given on the command line override it)");
   cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
 
-  return [cfg, flags, config_file, dump, appliers] {
+  return [cfg, flags, config_file, dump, appliers, dist_options] {
     if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
     for (const auto& [opt, apply] : appliers) {
       if (opt->count() > 0) apply();
@@ -178,6 +192,7 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
       return false;
     }
     cfg->train.device = apply_runtime_options(cfg->runtime);
+    cfg->train.dist = dist::init_process_group(*dist_options, cfg->train.device);
     cfg->task_options.device = cfg->train.device;
     return true;
   };

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "tokenize/tokenizer.h"
+#include "train/dist.h"
 
 namespace lth::tasks {
 namespace {
@@ -52,6 +53,27 @@ int64_t capped(const std::string& model_dir, int64_t max_length) {
   return std::min(max_length, c.max_position_embeddings);
 }
 
+// Data-parallel IMP: rank 0 runs the driver (it alone reads and writes the run directory, so it
+// alone decides what is done); before each level it trains, it sends the level (directory, how to
+// initialise, the mask it computed) to the other ranks, which train alongside it, then "done".
+std::string level_message(const prune::LevelSpec& spec) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& [name, t] : spec.mask->tensors) names.push_back(name);
+  return nlohmann::json{{"op", "train"}, {"dir", spec.dir}, {"init", static_cast<int>(spec.init)},
+                        {"continue_dir", spec.continue_dir}, {"capture", spec.capture_rewind_to}, {"mask", names}}
+      .dump();
+}
+
+void broadcast_mask(train::Dist& dist, prune::Mask& mask, const nlohmann::json& names, const prune::NamedTensors& theta0) {
+  for (const auto& j : names) {
+    const std::string name = j.get<std::string>();
+    at::Tensor t = dist.is_main() ? mask.tensors.at(name).to(torch::kUInt8).contiguous()
+                                  : torch::empty(theta0.at(name).sizes(), torch::kUInt8);
+    dist.broadcast(t, 0);
+    if (!dist.is_main()) mask.tensors[name] = t.to(torch::kBool);
+  }
+}
+
 }  // namespace
 
 std::string run_name(const std::string& task, const nlohmann::json& hashed) {
@@ -77,12 +99,15 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
   LotteryResult result;
   result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, cfg.hashed);
   imp.run_dir = result.run_dir;
-  make_dirs(result.run_dir);
+  train::Dist* dist = cfg.train.dist.get();
+  const bool writer = dist == nullptr || dist->is_main();
+  const int64_t world = dist ? dist->world_size() : 1;
+  if (writer) make_dirs(result.run_dir);
   nlohmann::json config_json = cfg.resolved;
   config_json["hash"] = imp.config_hash;
   config_json["hashed"] = cfg.hashed;
   const std::string config_path = result.run_dir + "/config.json";
-  if (!path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
+  if (writer && !path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
 
   // θ0: the pretrained encoder (the head of a level is re-drawn from the seed, see load_for_task).
   model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed);
@@ -103,11 +128,15 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
 
   auto train_level = [&](const prune::LevelSpec& spec) {
     model::Bert model{nullptr};
-    if (spec.init == prune::LevelInit::kContinue) {
+    // Ranks other than 0 may not see rank 0's files (another machine): they start from θ0 and get
+    // rank 0's weights when training starts.
+    const bool local = writer || (spec.init == prune::LevelInit::kContinue ? path_exists(spec.continue_dir)
+                                                                           : path_exists(imp.run_dir + "/rewind.safetensors"));
+    if (spec.init == prune::LevelInit::kContinue && local) {
       model = load_for_task(spec.continue_dir, *task, cfg.train.seed);
     } else {
       model = load_for_task(cfg.model, *task, cfg.train.seed);
-      if (spec.init == prune::LevelInit::kRewind) {
+      if (spec.init == prune::LevelInit::kRewind && local) {
         io::SafetensorsFile rewind(imp.run_dir + "/rewind.safetensors");
         prune::NamedTensors weights;
         for (auto& [n, t] : rewind.load_all()) weights[n] = t;
@@ -125,9 +154,10 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     hooks.main_metric = task->main_metric();
     hooks.transform_batch = task->batch_transform();
     hooks.masks = &masks;
-    if (!spec.capture_rewind_to.empty()) {
+    if (!spec.capture_rewind_to.empty() && writer) {
+      const int64_t global_batch = cfg.train.batch_size * world;
       const int64_t per_epoch = std::max<int64_t>(
-          1, ((static_cast<int64_t>(features.size()) + cfg.train.batch_size - 1) / cfg.train.batch_size) / cfg.train.grad_accum);
+          1, ((static_cast<int64_t>(features.size()) + global_batch - 1) / global_batch) / cfg.train.grad_accum);
       const int64_t at = Step::parse(cfg.imp.rewind).resolve(per_epoch);
       const std::string path = spec.capture_rewind_to;
       hooks.after_step = [at, path](int64_t steps, model::Bert& m) {
@@ -144,8 +174,41 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     for (const auto& name : prunable) out.trained[name] = parameters_of(model).at(name).detach().to(torch::kCPU).clone();
     return out;
   };
-  result.summary = prune::run_imp(imp, theta0, prunable, train_level);
-  return result;
+  if (dist == nullptr) {
+    result.summary = prune::run_imp(imp, theta0, prunable, train_level);
+    return result;
+  }
+  if (dist->is_main()) {
+    try {
+      result.summary = prune::run_imp(imp, theta0, prunable, [&](const prune::LevelSpec& spec) {
+        const nlohmann::json message = nlohmann::json::parse(broadcast_string(*dist, level_message(spec)));
+        prune::Mask mask = *spec.mask;
+        broadcast_mask(*dist, mask, message.at("mask"), theta0);
+        return train_level(spec);
+      });
+    } catch (...) {
+      log::warn("prune", "rank 0 failed: the other ranks stop when their launcher stops them");
+      throw;
+    }
+    broadcast_string(*dist, nlohmann::json{{"op", "done"}, {"summary", result.summary}}.dump());
+    return result;
+  }
+  for (;;) {
+    const auto message = nlohmann::json::parse(broadcast_string(*dist, std::string()));
+    if (message.at("op") == "done") {
+      result.summary = message.at("summary");
+      return result;
+    }
+    prune::Mask mask;
+    broadcast_mask(*dist, mask, message.at("mask"), theta0);
+    prune::LevelSpec spec;
+    spec.dir = message.at("dir").get<std::string>();
+    spec.init = static_cast<prune::LevelInit>(message.at("init").get<int>());
+    spec.continue_dir = message.at("continue_dir").get<std::string>();
+    spec.capture_rewind_to = message.at("capture").get<std::string>();
+    spec.mask = &mask;
+    train_level(spec);
+  }
 }
 
 nlohmann::json run_transfer(const TransferConfig& cfg) {
@@ -166,7 +229,7 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   hooks.main_metric = task->main_metric();
   hooks.transform_batch = task->batch_transform();
   hooks.masks = &masks;
-  make_dirs(cfg.out);
+  if (cfg.train.dist == nullptr || cfg.train.dist->is_main()) make_dirs(cfg.out);
   log::info("transfer", "{} (sparsity {:.2f}%) -> {} on {}", cfg.mask, 100.0 * mask.sparsity(), cfg.model, cfg.task);
   auto r = train::train(model, features, task->label_kind(), tok->pad_id(), cfg.train, hooks, cfg.out, cfg.model);
   nlohmann::json out = r.final_metrics;

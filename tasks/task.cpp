@@ -1,9 +1,12 @@
 #include "tasks/task.h"
 
+#include <array>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
 #include "tasks/glue/glue.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 namespace lth::tasks {
@@ -38,6 +41,84 @@ std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& opti
   LTH_FAIL(UsageError, "--task: unknown task '{}' (known: {})", name, fmt::join(task_names(), ", "));
 }
 
+namespace {
+
+// The outputs predict hands on (logits, QA logits, pooler output) travel as one float32 buffer
+// behind a header of shapes and dtypes; root's values arrive unchanged on every rank.
+void broadcast_outputs(train::Dist& dist, model::BertOutputs& out, int root, const torch::Device& device) {
+  std::array<at::Tensor*, 4> fields{&out.logits, &out.start_logits, &out.end_logits, &out.pooler_output};
+  constexpr int64_t kSlot = 7;  // defined, dtype, ndim, up to 4 sizes
+  at::Tensor header = torch::zeros({static_cast<int64_t>(fields.size()) * kSlot}, torch::kInt64);
+  if (dist.rank() == root) {
+    for (size_t f = 0; f < fields.size(); ++f) {
+      const at::Tensor& t = *fields[f];
+      if (!t.defined()) continue;
+      LTH_CHECK(t.dim() <= 4, ShapeError, "predict: an output has {} dimensions", t.dim());
+      auto slot = header.slice(0, static_cast<int64_t>(f) * kSlot, static_cast<int64_t>(f + 1) * kSlot);
+      slot[0] = 1;
+      slot[1] = static_cast<int64_t>(t.scalar_type());
+      slot[2] = t.dim();
+      for (int64_t d = 0; d < t.dim(); ++d) slot[3 + d] = t.size(d);
+    }
+  }
+  dist.broadcast(header, root);
+  std::vector<at::Tensor> parts;
+  std::vector<std::vector<int64_t>> shapes(fields.size());
+  int64_t total = 0;
+  for (size_t f = 0; f < fields.size(); ++f) {
+    const int64_t* h = header.data_ptr<int64_t>() + f * kSlot;
+    if (h[0] == 0) continue;
+    shapes[f].assign(h + 3, h + 3 + h[2]);
+    int64_t n = 1;
+    for (int64_t v : shapes[f]) n *= v;
+    total += n;
+    if (dist.rank() == root) parts.push_back(fields[f]->detach().to(torch::kFloat32).reshape({-1}));
+  }
+  at::Tensor buffer = dist.rank() == root ? (parts.empty() ? torch::zeros({0}) : torch::cat(parts).to(device))
+                                          : torch::empty({total}, torch::TensorOptions().device(device));
+  if (total > 0) dist.broadcast(buffer, root);
+  if (dist.rank() == root) return;
+  int64_t offset = 0;
+  for (size_t f = 0; f < fields.size(); ++f) {
+    const int64_t* h = header.data_ptr<int64_t>() + f * kSlot;
+    if (h[0] == 0) continue;
+    int64_t n = 1;
+    for (int64_t v : shapes[f]) n *= v;
+    *fields[f] = buffer.slice(0, offset, offset + n).view(shapes[f]).to(static_cast<at::ScalarType>(h[1]));
+    offset += n;
+  }
+}
+
+// Rounds of `world` batches: rank r runs batch k*world + r, then every batch of the round goes to
+// every rank and is consumed in order, so metrics are those of a single process.
+void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<train::Feature>& features,
+                     train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
+                     const torch::Device& dev,
+                     const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
+  const auto batches = train::eval_batches(features, batch_size, true);
+  const int64_t n = static_cast<int64_t>(batches.size()), world = dist.world_size();
+  for (int64_t start = 0; start < n; start += world) {
+    model::BertOutputs mine;
+    const int64_t own = start + dist.rank();
+    if (own < n) {
+      auto batch = train::collate(features, batches[static_cast<size_t>(own)], kind, pad_id);
+      train::with_precision(precision, [&] {
+        mine = model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev));
+      });
+    }
+    for (int64_t b = start; b < std::min(n, start + world); ++b) {
+      const int root = static_cast<int>(b - start);
+      model::BertOutputs out;
+      if (root == dist.rank()) out = mine;
+      broadcast_outputs(dist, out, root, dev);
+      const auto batch = train::collate(features, batches[static_cast<size_t>(b)], kind, pad_id);
+      train::with_precision(precision, [&] { consume(batch, out); });
+    }
+  }
+}
+
+}  // namespace
+
 void predict(model::Bert& model, const std::vector<train::Feature>& features, train::LabelKind kind, int64_t pad_id,
              int64_t batch_size, const std::string& precision, const std::string& device,
              const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
@@ -45,6 +126,11 @@ void predict(model::Bert& model, const std::vector<train::Feature>& features, tr
   const bool was_training = model->is_training();
   model->eval();
   const torch::Device dev(device);
+  if (train::Dist* dist = train::active_dist()) {  // data parallelism: each rank runs some batches, all see all
+    predict_sharded(*dist, model, features, kind, pad_id, batch_size, precision, dev, consume);
+    if (was_training) model->train();
+    return;
+  }
   for (const auto& indices : train::eval_batches(features, batch_size, true)) {
     auto batch = train::collate(features, indices, kind, pad_id);
     train::with_precision(precision, [&] {

@@ -17,6 +17,7 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "train/adamw.h"
+#include "train/dist.h"
 
 namespace lth::train {
 namespace fs = std::filesystem;
@@ -57,12 +58,16 @@ struct Checkpoint {
 
 std::string checkpoint_file(const std::string& run_dir) { return run_dir + "/checkpoint/state.safetensors"; }
 
-void save_checkpoint(const std::string& run_dir, model::Bert& model, const AdamW& optimizer, const Checkpoint& c) {
+// `rank_rngs`: with data parallelism, every rank's CPU generator state (rank order), so that a
+// resumed run draws the same dropout on every rank.
+void save_checkpoint(const std::string& run_dir, model::Bert& model, const AdamW& optimizer, const Checkpoint& c,
+                     const std::vector<at::Tensor>& rank_rngs = {}) {
   make_dirs(run_dir + "/checkpoint");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, p] : named_parameters(model)) tensors.emplace_back("param." + name, p.detach().to(torch::kCPU));
   for (auto& [name, t] : optimizer.state()) tensors.emplace_back("optim." + name, t.to(torch::kCPU));
   tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  for (size_t r = 1; r < rank_rngs.size(); ++r) tensors.emplace_back("rng.cpu.rank" + std::to_string(r), rank_rngs[r]);
   nlohmann::json meta = {{"steps", c.steps}, {"best", c.best}, {"best_metrics", c.best_metrics}};
   io::save_safetensors(checkpoint_file(run_dir), tensors, {{"lth_trainer", meta.dump()}});
 }
@@ -91,6 +96,65 @@ bool load_checkpoint(const std::string& run_dir, model::Bert& model, AdamW& opti
   optimizer.load_state(state, c.steps);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(file.load("rng.cpu"));
+  return true;
+}
+
+// Data parallelism: rank 0's state on every rank (its weights; after a resume also its step, best
+// metric, optimizer moments, and each rank's saved generator state). Returns whether rank 0 resumed.
+bool sync_start(Dist& dist, model::Bert& model, AdamW& optimizer, Checkpoint& c, bool resumed,
+                const std::string& run_dir) {
+  torch::NoGradGuard no_grad;
+  nlohmann::json meta;
+  if (dist.is_main()) {
+    meta = {{"resumed", resumed}, {"steps", c.steps}, {"best", c.best}, {"best_metrics", c.best_metrics},
+            {"optim", nlohmann::json::array()}};
+    for (const auto& [name, t] : optimizer.state()) meta["optim"].push_back(name);
+  }
+  meta = nlohmann::json::parse(broadcast_string(dist, dist.is_main() ? meta.dump() : std::string()));
+  resumed = meta.at("resumed").get<bool>();
+  c.steps = meta.at("steps").get<int64_t>();
+  c.best = meta.at("best").get<double>();
+  c.best_metrics = meta.at("best_metrics");
+  for (auto& [name, p] : named_parameters(model)) {
+    at::Tensor data = p.detach();
+    dist.broadcast(data, 0);
+  }
+  if (!resumed) return false;
+  auto params = model->named_parameters();
+  std::map<std::string, at::Tensor> mine(optimizer.state().begin(), optimizer.state().end());
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  for (const auto& j : meta.at("optim")) {
+    const std::string name = j.get<std::string>();
+    at::Tensor t;
+    if (dist.is_main()) {
+      t = mine.at(name).contiguous();
+    } else {
+      const std::string param = name.substr(name.find('.') + 1);
+      auto* p = params.find(param);
+      LTH_CHECK(p != nullptr, ShapeError, "rank 0's optimizer state names '{}', which this model does not have", param);
+      t = torch::zeros_like(*p);
+    }
+    dist.broadcast(t, 0);
+    state.emplace_back(name, t);
+  }
+  if (!dist.is_main()) optimizer.load_state(state, c.steps);
+  // Generator states: row r = [saved?, state of rank r].
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  const at::Tensor own = generator.get_state();
+  at::Tensor rngs = torch::zeros({dist.world_size(), own.numel() + 1}, torch::kUInt8);
+  if (dist.is_main()) {
+    io::SafetensorsFile file(checkpoint_file(run_dir));
+    for (int r = 1; r < dist.world_size(); ++r) {
+      const std::string key = "rng.cpu.rank" + std::to_string(r);
+      if (!file.contains(key)) continue;
+      rngs[r][0] = 1;
+      rngs[r].slice(0, 1).copy_(file.load(key).reshape({-1}));
+    }
+  }
+  dist.broadcast(rngs, 0);
+  if (!dist.is_main() && rngs[dist.rank()][0].item<int64_t>() != 0) {
+    generator.set_state(rngs[dist.rank()].slice(0, 1).clone());
+  }
   return true;
 }
 
@@ -162,8 +226,13 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
                   const std::string& tokenizer_dir) {
   TrainResult result;
   const std::string result_path = run_dir + "/result.json";
-  if (path_exists(result_path)) {
-    const auto saved = read_json_file(result_path);
+  Dist* dist = cfg.dist.get();
+  const bool writer = dist == nullptr || dist->is_main();  // only rank 0 writes files
+  const int64_t world = dist ? dist->world_size() : 1;
+  std::string done;  // with a group: rank 0's result.json, or empty
+  if (dist) done = broadcast_string(*dist, writer && path_exists(result_path) ? read_file(result_path) : std::string());
+  if (dist ? !done.empty() : path_exists(result_path)) {
+    const auto saved = dist ? nlohmann::json::parse(done) : read_json_file(result_path);
     result.final_metrics = saved.value("final", nlohmann::json::object());
     result.best_metrics = saved.value("best", nlohmann::json::object());
     result.steps = saved.value("steps", int64_t{0});
@@ -173,12 +242,13 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   }
   LTH_CHECK(!data.empty(), Error, "no training examples");
   LTH_CHECK(cfg.batch_size > 0 && cfg.grad_accum > 0, UsageError, "--batch-size and --grad-accum must be positive");
-  make_dirs(run_dir);
+  if (writer) make_dirs(run_dir);
   const torch::Device device(cfg.device);
   model->to(device);
   if (hooks.masks) apply_masks(model, *hooks.masks);
 
-  const int64_t micro_per_epoch = (static_cast<int64_t>(data.size()) + cfg.batch_size - 1) / cfg.batch_size;
+  const int64_t global_batch = cfg.batch_size * world;
+  const int64_t micro_per_epoch = (static_cast<int64_t>(data.size()) + global_batch - 1) / global_batch;
   const int64_t steps_per_epoch = std::max<int64_t>(1, micro_per_epoch / cfg.grad_accum);
   const int64_t total = Step::parse(cfg.length).resolve(steps_per_epoch);
   const int64_t warmup = Step::parse(cfg.warmup).resolve(steps_per_epoch);
@@ -197,10 +267,12 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
 
   Checkpoint ckpt;
   const std::string metrics_path = run_dir + "/metrics.jsonl";
-  if (load_checkpoint(run_dir, model, optimizer, ckpt)) {
+  bool resumed = writer && load_checkpoint(run_dir, model, optimizer, ckpt);
+  if (dist) resumed = sync_start(*dist, model, optimizer, ckpt, resumed, run_dir);
+  if (resumed) {
     log::info("train", "resuming {} at step {}/{}", run_dir, ckpt.steps, total);
-    truncate_metrics(metrics_path, ckpt.steps);
-  } else if (path_exists(metrics_path)) {
+    if (writer) truncate_metrics(metrics_path, ckpt.steps);
+  } else if (writer && path_exists(metrics_path)) {
     fs::remove(metrics_path);
   }
 
@@ -211,19 +283,26 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   auto evaluate = [&](int64_t steps) {
     if (!hooks.evaluate) return;
     model->eval();
+    ActiveDist sharded(dist);  // tasks::predict splits its batches over the ranks
     nlohmann::json m = hooks.evaluate(model);
     model->train();
     m["step"] = steps;
     m["epoch"] = static_cast<double>(steps) / static_cast<double>(steps_per_epoch);
     m["split"] = "dev";
-    append_line(metrics_path, m);
+    if (writer) append_line(metrics_path, m);
     result.final_metrics = m;
     const double v = metric_value(m, hooks.main_metric);
     if (v > ckpt.best) {
       ckpt.best = v;
       ckpt.best_metrics = m;
-      if (cfg.save_models) model::save_pretrained(model, run_dir + "/best", tokenizer_dir);
+      if (cfg.save_models && writer) model::save_pretrained(model, run_dir + "/best", tokenizer_dir);
     }
+  };
+
+  auto checkpoint = [&] {
+    std::vector<at::Tensor> rngs;
+    if (dist) rngs = dist->all_gather(at::detail::getDefaultCPUGenerator().get_state());
+    if (writer) save_checkpoint(run_dir, model, optimizer, ckpt, rngs);
   };
 
   SignalGuard signals;
@@ -237,13 +316,16 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   const int64_t start_steps = steps;
   while (steps < total) {
     const int64_t epoch = steps / steps_per_epoch;
-    const auto batches = epoch_batches(data, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length);
+    const auto batches = epoch_batches(data, global_batch, cfg.seed, epoch, cfg.group_by_length);
     for (int64_t s = steps % steps_per_epoch; s < steps_per_epoch && steps < total; ++s) {
       double step_loss = 0.0;
       for (int64_t a = 0; a < cfg.grad_accum; ++a) {
         const auto& indices = batches[static_cast<size_t>(s * cfg.grad_accum + a)];
         Batch batch = collate(data, indices, kind, pad_id, cfg.pad_to);
         if (hooks.transform_batch) hooks.transform_batch(batch, steps);
+        const double share = dist ? shard_batch(batch, kind, *dist) : 1.0;  // this rank's rows of the global batch
+        examples += static_cast<int64_t>(indices.size());
+        if (share == 0.0) continue;
         with_precision(cfg.precision, [&] {
           model::ForwardOptions fwd;
           at::Tensor labels = batch.labels.to(device);
@@ -256,10 +338,16 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
           auto loss = model::head_loss(model->config(), out, labels,
                                        batch.end_labels.defined() ? batch.end_labels.to(device) : at::Tensor());
           loss = loss.to(torch::kFloat32) / static_cast<double>(cfg.grad_accum);
+          if (dist) loss = loss * share;
           loss.backward();
           step_loss += loss.item<double>();
         });
-        examples += static_cast<int64_t>(indices.size());
+      }
+      bool stop = false;
+      if (dist) {  // average gradients over ranks (before masking and clipping); agree on stopping
+        const auto reduced = reduce_gradients(*dist, model->parameters(), step_loss, g_signal != 0);
+        step_loss = reduced.loss;
+        stop = reduced.stop;
       }
       {
         torch::NoGradGuard no_grad;
@@ -278,24 +366,24 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
       ++running_count;
       if (hooks.after_step) hooks.after_step(steps, model);
       if (steps % 50 == 0 || steps == total) {
-        append_line(metrics_path, {{"step", steps}, {"split", "train"}, {"loss", running_loss / running_count},
+        if (writer) append_line(metrics_path, {{"step", steps}, {"split", "train"}, {"loss", running_loss / running_count},
                                    {"lr", lr_at(steps - 1)}});
-        if (cfg.progress) progress.update(steps, fmt::format("loss {:.4f}", running_loss / running_count));
+        if (cfg.progress && writer) progress.update(steps, fmt::format("loss {:.4f}", running_loss / running_count));
         running_loss = 0.0;
         running_count = 0;
-      } else if (cfg.progress) {
+      } else if (cfg.progress && writer) {
         progress.update(steps);
       }
       if (steps % eval_every == 0 && steps != total) evaluate(steps);
       ckpt.steps = steps;
-      if (g_signal != 0) {
-        save_checkpoint(run_dir, model, optimizer, ckpt);
+      if (dist ? stop : g_signal != 0) {
+        checkpoint();
         progress.finish();
         throw Interrupted(fmt::format("interrupted by signal {} at step {}/{}; checkpoint saved in {}/checkpoint; "
                                       "run the same command again to resume",
                                       g_signal.load(), steps, total, run_dir));
       }
-      if (save_every > 0 && steps % save_every == 0 && steps != total) save_checkpoint(run_dir, model, optimizer, ckpt);
+      if (save_every > 0 && steps % save_every == 0 && steps != total) checkpoint();
     }
   }
   progress.finish();
@@ -303,8 +391,9 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   result.examples_per_second = result.seconds > 0 ? static_cast<double>(examples) / result.seconds : 0.0;
   result.steps = steps;
   evaluate(steps);
-  if (cfg.save_models) model::save_pretrained(model, run_dir + "/model", tokenizer_dir);
+  if (cfg.save_models && writer) model::save_pretrained(model, run_dir + "/model", tokenizer_dir);
   result.best_metrics = ckpt.best_metrics;
+  if (!writer) return result;
   nlohmann::json saved = {{"final", result.final_metrics}, {"best", result.best_metrics}, {"steps", steps},
                           {"seconds", result.seconds}, {"examples_per_second", result.examples_per_second},
                           {"resumed_from", start_steps}};

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include "train/data.h"
 
 namespace lth::train {
+
+class Dist;  // train/dist.h
 
 struct TrainConfig {
   std::string length = "3ep";     // Step: total training length
@@ -34,6 +37,9 @@ struct TrainConfig {
   bool save_models = true;        // write model/ (last) and best/ in HF format
   std::string device = "cpu";
   bool progress = true;
+  // Data parallelism (null: one process). With a group, batch_size is per rank: each global batch
+  // of batch_size x world examples is split over the ranks, and only rank 0 writes files.
+  std::shared_ptr<Dist> dist;
 };
 
 // Masks by parameter name: 1 keep, 0 pruned (same shape as the parameter, float or bool).
