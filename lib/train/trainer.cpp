@@ -121,7 +121,8 @@ bool sync_start(Dist& dist, model::Bert& model, AdamW& optimizer, Checkpoint& c,
   }
   if (!resumed) return false;
   auto params = model->named_parameters();
-  std::map<std::string, at::Tensor> mine(optimizer.state().begin(), optimizer.state().end());
+  const auto own_state = optimizer.state();
+  std::map<std::string, at::Tensor> mine(own_state.begin(), own_state.end());
   std::vector<std::pair<std::string, at::Tensor>> state;
   for (const auto& j : meta.at("optim")) {
     const std::string name = j.get<std::string>();

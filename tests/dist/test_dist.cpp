@@ -60,8 +60,9 @@ std::vector<std::string> launch2(const std::vector<std::string>& command) {
   return cat({"launch", "--nproc", "2", "--", "lth"}, command);
 }
 
-// Max |a - b| over every tensor of two safetensors files (same names required).
-double max_abs_diff(const std::string& a_path, const std::string& b_path) {
+// Max |a - b| over the tensors of two safetensors files (same names required), leaving out names
+// containing `skip` when it is non-empty.
+double max_abs_diff(const std::string& a_path, const std::string& b_path, const std::string& skip = "") {
   lth::io::SafetensorsFile a(a_path), b(b_path);
   const auto ta = a.load_all(), tb = b.load_all();
   REQUIRE(ta.size() == tb.size());
@@ -70,6 +71,7 @@ double max_abs_diff(const std::string& a_path, const std::string& b_path) {
   for (std::size_t i = 0; i < ta.size(); ++i) {
     REQUIRE(ta[i].first == tb[i].first);
     REQUIRE(ta[i].second.sizes() == tb[i].second.sizes());
+    if (!skip.empty() && ta[i].first.find(skip) != std::string::npos) continue;
     const double d = (ta[i].second.to(torch::kFloat64) - tb[i].second.to(torch::kFloat64)).abs().max().item<double>();
     if (d > worst) MESSAGE(ta[i].first << ": max |diff| " << d);
     worst = std::max(worst, d);
@@ -127,9 +129,14 @@ TEST_SUITE("dist") {
     auto r2 = lt::run_lth(args_line(launch2(cat({"finetune"}, cat(sst2(model, 8, "6", two), {"--eval-every", "3it"})))));
     REQUIRE_MESSAGE(r2.exit_code == 0, r2.err);
     CHECK(std::count(r2.out.begin(), r2.out.end(), '\n') == 1);  // one copy of the output (rank 0's)
-    const double diff = max_abs_diff(one + "/model/model.safetensors", two + "/model/model.safetensors");
-    MESSAGE("max |w1 - w2| after 6 AdamW steps: " << diff);
-    CHECK(diff < 2e-5);
+    // Attention key biases have a gradient of exactly zero in exact arithmetic (softmax ignores a
+    // constant per query), so theirs is rounding noise that Adam scales up to steps of ~lr: they
+    // are compared only against that bound.
+    const std::string w1 = one + "/model/model.safetensors", w2 = two + "/model/model.safetensors";
+    const double diff = max_abs_diff(w1, w2, "attention.self.key.bias");
+    MESSAGE("max |w1 - w2| after 6 AdamW steps (all but key biases): " << diff);
+    CHECK(diff < 1e-5);
+    CHECK(max_abs_diff(w1, w2) < 6 * 1e-3);
     // Only rank 0 wrote: one metrics line per evaluation.
     CHECK(dev_lines(two).size() == dev_lines(one).size());
 
@@ -195,7 +202,7 @@ TEST_SUITE("dist") {
     bool checkpointed = false;
     while (std::chrono::steady_clock::now() < deadline) {
       std::smatch m;
-      const std::string err = lth::read_file(err_path);
+      const std::string err = lth::path_exists(err_path) ? lth::read_file(err_path) : std::string();
       if (rank1 < 0 && std::regex_search(err, m, std::regex("rank 1 \\(pid ([0-9]+)\\) started"))) rank1 = std::stoi(m[1]);
       if (rank1 > 0 && lth::path_exists(killed + "/checkpoint/state.safetensors")) {
         checkpointed = true;
