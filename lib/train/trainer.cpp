@@ -315,6 +315,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   int64_t running_count = 0;
   int64_t steps = ckpt.steps;
   const int64_t start_steps = steps;
+  const double comm_before = dist ? dist->comm_seconds() : 0.0;
   while (steps < total) {
     const int64_t epoch = steps / steps_per_epoch;
     const auto batches = epoch_batches(data, global_batch, cfg.seed, epoch, cfg.group_by_length);
@@ -391,6 +392,11 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.examples_per_second = result.seconds > 0 ? static_cast<double>(examples) / result.seconds : 0.0;
   result.steps = steps;
+  if (dist) {
+    const double comm = dist->comm_seconds() - comm_before;
+    log::info("dist", "rank {}: {:.2f}s of {:.2f}s training in collectives ({:.1f}%)", dist->rank(), comm, result.seconds,
+              result.seconds > 0 ? 100.0 * comm / result.seconds : 0.0);
+  }
   evaluate(steps);
   if (cfg.save_models && writer) model::save_pretrained(model, run_dir + "/model", tokenizer_dir);
   result.best_metrics = ckpt.best_metrics;
