@@ -31,6 +31,8 @@ void add_transfer_command(CLI::App& app);
 void add_mask_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_mux_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 

@@ -1,6 +1,9 @@
 // lth: lottery tickets in pretrained BERT. main() only wires the subcommands and maps errors to
 // exit codes: 0 success, 1 runtime error, 2 usage error.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
 
@@ -11,6 +14,13 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // LibTorch's OpenMP threads and OpenBLAS's own pthreads share the cores, and libgomp's default
+  // busy-wait after every parallel region starves the BLAS threads: attention's batched GEMMs ran
+  // 10-40x slower, encoder inference 2.5-3x (docs/BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY only
+  // when it is loaded, so unless the user chose a policy, run this binary again with PASSIVE.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
+    execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+  }
   CLI::App app{"lth: find lottery tickets (sparse trainable subnetworks) in pretrained BERT", "lth"};
   app.require_subcommand(0, 1);
   bool show_version = false;
@@ -29,6 +39,8 @@ int main(int argc, char** argv) {
   lth::cli::add_mask_command(app);
   lth::cli::add_report_command(app);
   lth::cli::add_mux_command(app);
+  lth::cli::add_export_command(app);
+  lth::cli::add_bench_command(app);
   lth::cli::add_launch_command(app);
   lth::cli::add_plan_command(app);
 
