@@ -1,17 +1,38 @@
 // lth: lottery tickets in pretrained BERT. main() only wires the subcommands and maps errors to
 // exit codes: 0 success, 1 runtime error, 2 usage error.
+#include <malloc.h>
+
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
+
+namespace {
+
+// The error contract: ONE stderr line "lth: error: <message>" (line breaks inside become "; ").
+void print_error(const std::string& message) {
+  std::string line;
+  for (char c : message) {
+    if (c == '\n') {
+      if (!line.empty() && line.back() != ' ') line += "; ";
+    } else if (c != '\r') {
+      line += c;
+    }
+  }
+  while (!line.empty() && (line.back() == ' ' || line.back() == ';')) line.pop_back();
+  std::fprintf(stderr, "lth: error: %s\n", line.c_str());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // LibTorch's OpenMP threads and OpenBLAS's own pthreads share the cores, and libgomp's default
@@ -21,6 +42,11 @@ int main(int argc, char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
     execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
   }
+  // Keep large tensor buffers in the heap instead of mmap/munmap per allocation: glibc's default
+  // churn (page faults on every fresh gradient/activation buffer) cost 1.3-1.9x in fine-tuning
+  // throughput here (docs/BENCHMARKS.md).
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"lth: find lottery tickets (sparse trainable subnetworks) in pretrained BERT", "lth"};
   app.require_subcommand(0, 1);
   bool show_version = false;
@@ -57,22 +83,22 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "lth: error: %s\nRun 'lth --help' or 'lth COMMAND --help' for usage.\n", e.what());
+    print_error(std::string(e.what()) + " (see 'lth --help' or 'lth COMMAND --help')");
     return 2;
   } catch (const lth::UsageError& e) {
-    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    print_error(e.what());
     return 2;
   } catch (const lth::Error& e) {
-    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    print_error(e.what());
     return 1;
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "lth: error: %s\n", e.what_without_backtrace());
+    print_error(e.what_without_backtrace());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "lth: error: out of memory\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lth: error: %s\n", e.what());
+    print_error(e.what());
     return 1;
   }
   return 0;
