@@ -1,6 +1,7 @@
 #include "prune/imp.h"
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -43,6 +44,15 @@ LevelOutcome run_level(const LevelSpec& spec, const ImpConfig& config, const Tra
     out.metrics = read_json_file(result).value("final", nlohmann::json::object());
     out.trained = load_named(trained);
     return out;
+  }
+  if (path_exists(result)) {
+    // Killed after training wrote result.json but before the trained weights were saved: the trainer
+    // would skip the level and hand back untrained weights, so the next mask would rank those. Train
+    // the level again (it is deterministic).
+    log::warn("prune", "{}: result.json without trained_prunable.safetensors; training the level again", spec.dir);
+    std::error_code ec;
+    std::filesystem::remove(result, ec);
+    LTH_CHECK(!ec, IoError, "{}: cannot remove: {}", result, ec.message());
   }
   make_dirs(spec.dir);
   LevelOutcome out = train_level(spec);
