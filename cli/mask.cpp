@@ -80,7 +80,9 @@ void mask_apply(const std::string& mask_path, const std::string& model_dir, cons
   prune::NamedTensors params;
   for (auto& item : model->named_parameters()) params[item.key()] = item.value();
   std::vector<std::string> names;
-  for (const auto& [n, t] : mask.tensors) names.push_back(n);
+  for (const auto& [n, t] : mask.tensors) {
+    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
+  }
   prune::check_mask_fits(mask, params, mask_path, prune::fingerprint(params, names));
   {
     torch::NoGradGuard no_grad;

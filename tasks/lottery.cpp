@@ -220,7 +220,9 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
   auto params = parameters_of(model);
   std::vector<std::string> names;
-  for (const auto& [n, m] : mask.tensors) names.push_back(n);
+  for (const auto& [n, m] : mask.tensors) {
+    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
+  }
   prune::check_mask_fits(mask, params, cfg.mask, prune::fingerprint(params, names));
   const auto features = task->train_features();
   const train::MaskMap masks = as_mask_map(mask);
