@@ -24,24 +24,7 @@ void require(const std::string& value, const char* flag) {
 
 void print_metrics(const nlohmann::json& metrics) { fmt::print("{}\n", metrics.dump()); }
 
-// --max-length cannot exceed the model's position table.
-int64_t capped_length(const std::string& model_dir, int64_t max_length) {
-  const auto config = model::BertConfig::from_file(io::find_checkpoint(model_dir).config_path);
-  if (max_length > config.max_position_embeddings) {
-    log::warn("train", "--max-length {} exceeds max_position_embeddings {} of {}: using {}", max_length,
-              config.max_position_embeddings, model_dir, config.max_position_embeddings);
-    return config.max_position_embeddings;
-  }
-  return max_length;
-}
 
-train::Hooks task_hooks(tasks::Task& task) {
-  train::Hooks hooks;
-  hooks.evaluate = [&task](model::Bert& m) { return task.evaluate(m, task.default_eval_split(), ""); };
-  hooks.main_metric = task.main_metric();
-  hooks.transform_batch = task.batch_transform();
-  return hooks;
-}
 
 void run_finetune(const TrainingConfig& cfg) {
   require(cfg.model, "--model");
@@ -52,7 +35,7 @@ void run_finetune(const TrainingConfig& cfg) {
   tasks::TaskOptions topts = cfg.task_options;
   topts.data = cfg.data;
   topts.texts = cfg.texts;
-  topts.max_length = capped_length(cfg.model, topts.max_length);
+  topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
   auto task = tasks::make_task(cfg.task, topts, tok);
   torch::manual_seed(cfg.train.seed);
   model::LoadOptions lopts;
@@ -64,7 +47,7 @@ void run_finetune(const TrainingConfig& cfg) {
   write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
   log::info("finetune", "{} on {}: {} training examples, {} -> {}", cfg.model, cfg.task, features.size(),
             cfg.train.length, cfg.out);
-  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, task_hooks(*task), cfg.out,
+  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, tasks::task_hooks(*task), cfg.out,
                              cfg.model);
   if (!result.skipped) {
     log::info("finetune", "{} steps in {:.1f}s ({:.1f} examples/s)", result.steps, result.seconds,
@@ -86,7 +69,7 @@ void run_eval(const EvalConfig& cfg) {
   tasks::TaskOptions topts;
   topts.data = cfg.data;
   topts.texts = cfg.texts;
-  topts.max_length = capped_length(cfg.model, cfg.max_length);
+  topts.max_length = model::fit_max_length(cfg.model, cfg.max_length);
   topts.eval_batch_size = cfg.batch_size;
   topts.precision = cfg.precision;
   topts.device = apply_runtime_options(cfg.runtime);
@@ -144,7 +127,7 @@ void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std:
   auto task = tasks::make_task("mlm", topts, tok);
   const auto features = task->train_features();
   write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
-  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, task_hooks(*task), cfg.out,
+  auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, tasks::task_hooks(*task), cfg.out,
                              tokenizer_dir);
   if (!result.skipped) {
     log::info("pretrain", "{} steps in {:.1f}s; model in {}/model", result.steps, result.seconds, cfg.out);

@@ -48,10 +48,6 @@ model::Bert load_for_task(const std::string& dir, Task& task, uint64_t seed) {
   return model::load_pretrained(dir, options);
 }
 
-int64_t capped(const std::string& model_dir, int64_t max_length) {
-  const auto c = model::BertConfig::from_file(io::find_checkpoint(model_dir).config_path);
-  return std::min(max_length, c.max_position_embeddings);
-}
 
 // Data-parallel IMP: rank 0 runs the driver (it alone reads and writes the run directory, so it
 // alone decides what is done); before each level it trains, it sends the level (directory, how to
@@ -88,7 +84,7 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
             "--model, --task and --out are required");
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   TaskOptions topts = cfg.task_options;
-  topts.max_length = capped(cfg.model, topts.max_length);
+  topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
   auto task = make_task(cfg.task, topts, tok);
 
   prune::ImpConfig imp = cfg.imp;
@@ -149,10 +145,7 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
       }
     }
     const train::MaskMap masks = as_mask_map(*spec.mask);
-    train::Hooks hooks;
-    hooks.evaluate = [&task](model::Bert& m) { return task->evaluate(m, task->default_eval_split(), ""); };
-    hooks.main_metric = task->main_metric();
-    hooks.transform_batch = task->batch_transform();
+    train::Hooks hooks = task_hooks(*task);
     hooks.masks = &masks;
     if (!spec.capture_rewind_to.empty() && writer) {
       const int64_t global_batch = cfg.train.batch_size * world;
@@ -214,7 +207,7 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
 nlohmann::json run_transfer(const TransferConfig& cfg) {
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   TaskOptions topts = cfg.task_options;
-  topts.max_length = capped(cfg.model, topts.max_length);
+  topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
   auto task = make_task(cfg.task, topts, tok);
   prune::Mask mask = prune::load_mask(cfg.mask);
   model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
@@ -226,10 +219,7 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   prune::check_mask_fits(mask, params, cfg.mask, prune::fingerprint(params, names));
   const auto features = task->train_features();
   const train::MaskMap masks = as_mask_map(mask);
-  train::Hooks hooks;
-  hooks.evaluate = [&task](model::Bert& m) { return task->evaluate(m, task->default_eval_split(), ""); };
-  hooks.main_metric = task->main_metric();
-  hooks.transform_batch = task->batch_transform();
+  train::Hooks hooks = task_hooks(*task);
   hooks.masks = &masks;
   if (cfg.train.dist == nullptr || cfg.train.dist->is_main()) make_dirs(cfg.out);
   log::info("transfer", "{} (sparsity {:.2f}%) -> {} on {}", cfg.mask, 100.0 * mask.sparsity(), cfg.model, cfg.task);

@@ -18,6 +18,14 @@ std::unique_ptr<Task> make_squad_task(const std::string& name, const TaskOptions
                                       std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 std::unique_ptr<Task> make_ner_task(const TaskOptions& options, std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 
+train::Hooks task_hooks(Task& task) {
+  train::Hooks hooks;
+  hooks.evaluate = [&task](model::Bert& m) { return task.evaluate(m, task.default_eval_split(), ""); };
+  hooks.main_metric = task.main_metric();
+  hooks.transform_batch = task.batch_transform();
+  return hooks;
+}
+
 std::vector<std::string> task_names() {
   std::vector<std::string> names;
   for (const auto& t : glue::all_tasks()) names.push_back(t.name);

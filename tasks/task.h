@@ -12,6 +12,7 @@
 #include "model/bert.h"
 #include "tokenize/tokenizer.h"
 #include "train/data.h"
+#include "train/trainer.h"
 
 namespace lth::tasks {
 
@@ -53,6 +54,10 @@ class Task {
   // Changes training batches before the forward pass (MLM masking); null when none.
   virtual std::function<void(train::Batch&, int64_t)> batch_transform() { return nullptr; }
 };
+
+// Training hooks for a task: evaluation on its default dev split, its main metric, its batch
+// transform (MLM masking). `task` must outlive the hooks.
+train::Hooks task_hooks(Task& task);
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options,
                                 std::shared_ptr<const tokenize::Tokenizer> tokenizer);

@@ -166,6 +166,14 @@ std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(Bert& model) {
   return out;
 }
 
+int64_t fit_max_length(const std::string& dir, int64_t max_length) {
+  const auto config = BertConfig::from_file(io::find_checkpoint(dir).config_path);
+  if (max_length <= config.max_position_embeddings) return max_length;
+  log::warn("model", "--max-length {} exceeds max_position_embeddings {} of {}: using {}", max_length,
+            config.max_position_embeddings, dir, config.max_position_embeddings);
+  return config.max_position_embeddings;
+}
+
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(from, ec)) {

@@ -40,6 +40,10 @@ void save_pretrained(Bert& model, const std::string& dir, const std::string& tok
 // The state dict with HF's names (what save_pretrained writes), in registration order.
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(Bert& model);
 
+// --max-length for a checkpoint: `max_length`, or the model's max_position_embeddings when that is
+// smaller (with a warning naming the model directory).
+int64_t fit_max_length(const std::string& dir, int64_t max_length);
+
 // Copies tokenizer files (vocab.txt, tokenizer_config.json, special_tokens_map.json, *.model)
 // from one directory to another.
 void copy_tokenizer_files(const std::string& from, const std::string& to);
