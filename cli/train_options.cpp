@@ -5,22 +5,11 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json_fields.h"
 #include "dist/process_group.h"
 #include "train/dist.h"
 
 namespace lth::cli {
-namespace {
-
-template <typename T>
-void take(const nlohmann::json& j, const char* key, T& out, std::set<std::string>& seen) {
-  auto it = j.find(key);
-  if (it == j.end()) return;
-  seen.insert(key);
-  out = it->get<T>();
-}
-
-}  // namespace
-
 nlohmann::json TrainingConfig::to_json() const {
   nlohmann::json j = {{"model", model},
           {"task", task},
@@ -55,46 +44,39 @@ nlohmann::json TrainingConfig::to_json() const {
 }
 
 void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& source) {
-  LTH_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
-  std::set<std::string> seen;
-  try {
-    take(j, "model", model, seen);
-    take(j, "task", task, seen);
-    take(j, "data", data, seen);
-    take(j, "text", texts, seen);
-    take(j, "out", out, seen);
-    take(j, "length", train.length, seen);
-    take(j, "lr", train.lr, seen);
-    take(j, "batch_size", train.batch_size, seen);
-    take(j, "warmup", train.warmup, seen);
-    take(j, "weight_decay", train.weight_decay, seen);
-    take(j, "max_grad_norm", train.max_grad_norm, seen);
-    take(j, "grad_accum", train.grad_accum, seen);
-    take(j, "seed", train.seed, seen);
-    take(j, "eval_every", train.eval_every, seen);
-    take(j, "save_every", train.save_every, seen);
-    take(j, "precision", train.precision, seen);
-    take(j, "group_by_length", train.group_by_length, seen);
-    take(j, "save_models", train.save_models, seen);
-    bool pad = train.pad_to > 0;
-    take(j, "pad_to_max_length", pad, seen);
-    take(j, "max_length", task_options.max_length, seen);
-    train.pad_to = pad ? task_options.max_length : 0;
-    take(j, "max_train_examples", task_options.max_train_examples, seen);
-    take(j, "mlm_probability", task_options.mlm_probability, seen);
-    take(j, "whole_word_masking", task_options.whole_word_masking, seen);
-    take(j, "train_file", task_options.train_file, seen);
-    take(j, "dev_file", task_options.dev_file, seen);
-    take(j, "threads", runtime.threads, seen);
-    take(j, "device", runtime.device, seen);
-    int world_size = 1;  // the world comes from the launcher, not from a config file
-    take(j, "world_size", world_size, seen);
-  } catch (const nlohmann::json::exception& e) {
-    LTH_FAIL(ConfigError, "{}: a value has the wrong type: {}", source, e.what());
-  }
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    LTH_CHECK(seen.count(it.key()), ConfigError, "{}: unknown key '{}'", source, it.key());
-  }
+  JsonFields fields(j, source);
+  fields.take("model", model);
+  fields.take("task", task);
+  fields.take("data", data);
+  fields.take("text", texts);
+  fields.take("out", out);
+  fields.take("length", train.length);
+  fields.take("lr", train.lr);
+  fields.take("batch_size", train.batch_size);
+  fields.take("warmup", train.warmup);
+  fields.take("weight_decay", train.weight_decay);
+  fields.take("max_grad_norm", train.max_grad_norm);
+  fields.take("grad_accum", train.grad_accum);
+  fields.take("seed", train.seed);
+  fields.take("eval_every", train.eval_every);
+  fields.take("save_every", train.save_every);
+  fields.take("precision", train.precision);
+  fields.take("group_by_length", train.group_by_length);
+  fields.take("save_models", train.save_models);
+  bool pad = train.pad_to > 0;
+  fields.take("pad_to_max_length", pad);
+  fields.take("max_length", task_options.max_length);
+  train.pad_to = pad ? task_options.max_length : 0;
+  fields.take("max_train_examples", task_options.max_train_examples);
+  fields.take("mlm_probability", task_options.mlm_probability);
+  fields.take("whole_word_masking", task_options.whole_word_masking);
+  fields.take("train_file", task_options.train_file);
+  fields.take("dev_file", task_options.dev_file);
+  fields.take("threads", runtime.threads);
+  fields.take("device", runtime.device);
+  int world_size = 1;  // the world comes from the launcher, not from a config file
+  fields.take("world_size", world_size);
+  fields.reject_unknown();
 }
 
 std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<TrainingConfig> cfg, bool with_task) {

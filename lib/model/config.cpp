@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json_fields.h"
 
 namespace lth::model {
 namespace {
@@ -18,17 +19,6 @@ constexpr ArchName kArchitectures[] = {
     {HeadKind::kQuestionAnswering, "BertForQuestionAnswering", "question-answering"},
     {HeadKind::kMaskedLM, "BertForMaskedLM", "masked-lm"},
 };
-
-template <typename T>
-void read_field(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  try {
-    out = it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    LTH_FAIL(ConfigError, "{}: field '{}' has the wrong type ({})", source, key, it->dump());
-  }
-}
 
 }  // namespace
 
@@ -66,37 +56,37 @@ Activation activation_from_name(const std::string& name) {
 }
 
 BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  LTH_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
+  JsonFields fields(j, source);  // HF configs hold many keys lth does not use: no reject_unknown()
   BertConfig c;
   c.raw = j;
   std::string model_type = "bert";
-  read_field(j, "model_type", model_type, source);
+  fields.take("model_type", model_type);
   LTH_CHECK(model_type == "bert", ConfigError, "{}: model_type '{}' is not supported (only 'bert')", source, model_type);
-  read_field(j, "vocab_size", c.vocab_size, source);
-  read_field(j, "hidden_size", c.hidden_size, source);
-  read_field(j, "num_hidden_layers", c.num_hidden_layers, source);
-  read_field(j, "num_attention_heads", c.num_attention_heads, source);
-  read_field(j, "intermediate_size", c.intermediate_size, source);
-  read_field(j, "hidden_act", c.hidden_act, source);
-  read_field(j, "hidden_dropout_prob", c.hidden_dropout_prob, source);
-  read_field(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, source);
-  read_field(j, "classifier_dropout", c.classifier_dropout, source);
-  read_field(j, "max_position_embeddings", c.max_position_embeddings, source);
-  read_field(j, "type_vocab_size", c.type_vocab_size, source);
-  read_field(j, "initializer_range", c.initializer_range, source);
-  read_field(j, "layer_norm_eps", c.layer_norm_eps, source);
-  read_field(j, "pad_token_id", c.pad_token_id, source);
-  read_field(j, "problem_type", c.problem_type, source);
+  fields.take("vocab_size", c.vocab_size);
+  fields.take("hidden_size", c.hidden_size);
+  fields.take("num_hidden_layers", c.num_hidden_layers);
+  fields.take("num_attention_heads", c.num_attention_heads);
+  fields.take("intermediate_size", c.intermediate_size);
+  fields.take("hidden_act", c.hidden_act);
+  fields.take("hidden_dropout_prob", c.hidden_dropout_prob);
+  fields.take("attention_probs_dropout_prob", c.attention_probs_dropout_prob);
+  fields.take("classifier_dropout", c.classifier_dropout);
+  fields.take("max_position_embeddings", c.max_position_embeddings);
+  fields.take("type_vocab_size", c.type_vocab_size);
+  fields.take("initializer_range", c.initializer_range);
+  fields.take("layer_norm_eps", c.layer_norm_eps);
+  fields.take("pad_token_id", c.pad_token_id);
+  fields.take("problem_type", c.problem_type);
 
   // Settings that change the computation and are not implemented.
   std::string position_type = "absolute";
-  read_field(j, "position_embedding_type", position_type, source);
+  fields.take("position_embedding_type", position_type);
   LTH_CHECK(position_type == "absolute", ConfigError,
             "{}: position_embedding_type '{}' is not supported (only 'absolute')", source, position_type);
   bool flag = false;
-  read_field(j, "is_decoder", flag, source);
+  fields.take("is_decoder", flag);
   LTH_CHECK(!flag, ConfigError, "{}: is_decoder=true is not supported (lth runs BERT encoders)", source);
-  read_field(j, "add_cross_attention", flag, source);
+  fields.take("add_cross_attention", flag);
   LTH_CHECK(!flag, ConfigError, "{}: add_cross_attention=true is not supported", source);
 
   auto positive = [&](int64_t v, const char* key) {

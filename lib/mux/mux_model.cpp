@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "core/json_fields.h"
 #include "tokenize/tokenizer.h"
 
 namespace lth::mux {
@@ -16,14 +17,6 @@ namespace {
 
 constexpr const char* kConfigFile = "mux_config.json";
 constexpr const char* kTensorFile = "mux.safetensors";
-
-template <typename T>
-void take(const nlohmann::json& j, const char* key, T& out, std::set<std::string>& seen) {
-  auto it = j.find(key);
-  if (it == j.end()) return;
-  seen.insert(key);
-  out = it->get<T>();
-}
 
 void append_named(std::vector<std::pair<std::string, at::Tensor>>& out, const std::string& prefix,
                   torch::nn::Module& module, bool buffers) {
@@ -49,27 +42,20 @@ nlohmann::json MuxConfig::to_json() const {
 }
 
 MuxConfig MuxConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  LTH_CHECK(j.is_object(), ConfigError, "{}: expected a JSON object", source);
+  JsonFields fields(j, source);
   MuxConfig c;
-  std::set<std::string> seen;
   std::string mux = mux_kind_name(c.mux), demux = demux_kind_name(c.demux);
-  try {
-    take(j, "n", c.n, seen);
-    take(j, "mux", mux, seen);
-    take(j, "demux", demux, seen);
-    take(j, "hadamard_norm", c.hadamard_norm, seen);
-    take(j, "seed", c.seed, seen);
-    take(j, "index_token_format", c.index_token_format, seen);
-    take(j, "filler_token", c.filler_token, seen);
-    take(j, "index_tokens", c.index_tokens, seen);
-    take(j, "filler_id", c.filler_id, seen);
-    take(j, "index_ids", c.index_ids, seen);
-  } catch (const nlohmann::json::exception& e) {
-    LTH_FAIL(ConfigError, "{}: a value has the wrong type: {}", source, e.what());
-  }
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    LTH_CHECK(seen.count(it.key()), ConfigError, "{}: unknown key '{}'", source, it.key());
-  }
+  fields.take("n", c.n);
+  fields.take("mux", mux);
+  fields.take("demux", demux);
+  fields.take("hadamard_norm", c.hadamard_norm);
+  fields.take("seed", c.seed);
+  fields.take("index_token_format", c.index_token_format);
+  fields.take("filler_token", c.filler_token);
+  fields.take("index_tokens", c.index_tokens);
+  fields.take("filler_id", c.filler_id);
+  fields.take("index_ids", c.index_ids);
+  fields.reject_unknown();
   c.mux = mux_kind_from_name(mux);
   c.demux = demux_kind_from_name(demux);
   return c;
