@@ -164,7 +164,8 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     auto r = train::train(model, features, task->label_kind(), tok->pad_id(), tcfg, hooks, spec.dir, cfg.model);
     prune::LevelOutcome out;
     out.metrics = r.final_metrics;
-    for (const auto& name : prunable) out.trained[name] = parameters_of(model).at(name).detach().to(torch::kCPU).clone();
+    const auto params = parameters_of(model);
+    for (const auto& name : prunable) out.trained[name] = params.at(name).detach().to(torch::kCPU).clone();
     return out;
   };
   if (dist == nullptr) {
