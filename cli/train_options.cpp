@@ -147,6 +147,9 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
        [&c, &f] { c.task_options.dev_file = f.task_options.dev_file; });
   bind(cmd.add_flag("--whole-word-masking", f.task_options.whole_word_masking, "MLM: mask whole words"),
        [&c, &f] { c.task_options.whole_word_masking = f.task_options.whole_word_masking; });
+  bind(cmd.add_flag("--profile", f.train.profile, "Log the share of training time per phase (data, forward, backward, "
+                                                 "clip/mask, optimizer, eval, checkpoint)"),
+       [&c, &f] { c.train.profile = f.train.profile; });
   bind(cmd.add_option("--threads", f.runtime.threads, "Intra-op threads (0 = all available cores)")->capture_default_str(),
        [&c, &f] { c.runtime.threads = f.runtime.threads; });
   bind(cmd.add_option("--device", f.runtime.device, "cpu, cuda or cuda:N")->capture_default_str(),

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <map>
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "train/adamw_kernel.h"
 
 namespace lth::train {
 
@@ -25,6 +27,18 @@ AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> parameters, AdamWOp
   exp_avg_sq_.resize(params_.size());
 }
 
+namespace {
+
+bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+  for (const at::Tensor* t : {&p, &g, &m, &v}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous() || t->numel() != p.numel())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
@@ -40,7 +54,26 @@ void AdamW::step(double lr) {
       exp_avg_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
       exp_avg_sq_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
     }
-    if (decay_[i] && options_.weight_decay != 0.0) p.mul_(1.0 - lr * options_.weight_decay);
+    const bool decays = decay_[i] && options_.weight_decay != 0.0;
+    if (options_.fused && fusable(p, g, exp_avg_[i], exp_avg_sq_[i])) {
+      AdamWScalars s;
+      s.decay = decays ? static_cast<float>(1.0 - lr * options_.weight_decay) : 1.0f;
+      s.beta1 = static_cast<float>(options_.beta1);
+      s.one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
+      s.beta2 = static_cast<float>(options_.beta2);
+      s.one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
+      s.bias_correction2_sqrt = static_cast<float>(bias_correction2_sqrt);
+      s.eps = static_cast<float>(options_.eps);
+      s.neg_step_size = static_cast<float>(-step_size);
+      float* pp = p.data_ptr<float>();
+      const float* gp = g.data_ptr<float>();
+      float* mp = exp_avg_[i].data_ptr<float>();
+      float* vp = exp_avg_sq_[i].data_ptr<float>();
+      at::parallel_for(0, p.numel(), 1 << 15,
+                       [&](int64_t begin, int64_t end) { adamw_update(pp, gp, mp, vp, begin, end, s); });
+      continue;
+    }
+    if (decays) p.mul_(1.0 - lr * options_.weight_decay);
     exp_avg_[i].mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
     exp_avg_sq_[i].mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
     auto denom = (exp_avg_sq_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);

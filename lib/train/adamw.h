@@ -17,6 +17,9 @@ struct AdamWOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;
+  // One pass per parameter (train/adamw_kernel.h) for contiguous float32 CPU tensors; false (or any
+  // other tensor) takes torch's op-by-op path, which reads and writes each tensor several times.
+  bool fused = true;
 };
 
 // HF's convention: no weight decay on biases and LayerNorm parameters.

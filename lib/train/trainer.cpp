@@ -26,6 +26,39 @@ namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal = sig; }
 
+// Wall time per training phase, for --profile: each mark() charges the time since the previous
+// mark to one phase. CPU ops are synchronous, so the split is exact there; on CUDA it shows where
+// the host waits.
+class PhaseClock {
+ public:
+  enum Phase { kData, kForward, kBackward, kClip, kOptimizer, kEval, kCheckpoint, kCount };
+
+  void mark(Phase phase) {
+    const auto now = std::chrono::steady_clock::now();
+    seconds_[phase] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+  void restart() { last_ = std::chrono::steady_clock::now(); }
+
+  void log(int64_t steps) const {
+    static const char* const kNames[kCount] = {"data", "forward", "backward", "clip+mask grads", "optimizer+mask",
+                                               "eval", "checkpoint"};
+    double total = 0.0;
+    for (double s : seconds_) total += s;
+    if (total <= 0.0 || steps <= 0) return;
+    std::string line;
+    for (int i = 0; i < kCount; ++i) {
+      line += fmt::format("{}{} {:.1f}% ({:.2f} ms/step)", i ? ", " : "", kNames[i], 100.0 * seconds_[i] / total,
+                          1e3 * seconds_[i] / static_cast<double>(steps));
+    }
+    log::info("profile", "{} steps, {:.2f}s: {}", steps, total, line);
+  }
+
+ private:
+  double seconds_[kCount] = {};
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 // Installs SIGINT/SIGTERM handlers for the lifetime of the object.
 class SignalGuard {
  public:
@@ -310,6 +343,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   model->train();
   Progress progress("train", total);
   const auto start = std::chrono::steady_clock::now();
+  PhaseClock clock;
   int64_t examples = 0;
   double running_loss = 0.0;
   int64_t running_count = 0;
@@ -335,14 +369,18 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
             fwd.mlm_positions = labels.ne(-100);
             labels = labels.masked_select(fwd.mlm_positions);
           }
-          auto out = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device),
-                                    batch.token_type_ids.to(device), fwd);
-          auto loss = model::head_loss(model->config(), out, labels,
-                                       batch.end_labels.defined() ? batch.end_labels.to(device) : at::Tensor());
+          const auto input_ids = batch.input_ids.to(device), attention_mask = batch.attention_mask.to(device),
+                     token_type_ids = batch.token_type_ids.to(device);
+          const auto end_labels = batch.end_labels.defined() ? batch.end_labels.to(device) : at::Tensor();
+          clock.mark(PhaseClock::kData);
+          auto out = model->forward(input_ids, attention_mask, token_type_ids, fwd);
+          auto loss = model::head_loss(model->config(), out, labels, end_labels);
           loss = loss.to(torch::kFloat32) / static_cast<double>(cfg.grad_accum);
           if (dist) loss = loss * share;
+          clock.mark(PhaseClock::kForward);
           loss.backward();
           step_loss += loss.item<double>();
+          clock.mark(PhaseClock::kBackward);
         });
       }
       bool stop = false;
@@ -360,9 +398,11 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
         }
         if (cfg.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.max_grad_norm);
       }
+      clock.mark(PhaseClock::kClip);
       optimizer.step(lr_at(steps));
       optimizer.zero_grad();
       if (!masks_on_device.empty()) apply_masks(model, masks_on_device);
+      clock.mark(PhaseClock::kOptimizer);
       ++steps;
       running_loss += step_loss;
       ++running_count;
@@ -376,7 +416,11 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
       } else if (cfg.progress && writer) {
         progress.update(steps);
       }
-      if (steps % eval_every == 0 && steps != total) evaluate(steps);
+      clock.mark(PhaseClock::kData);  // metrics and progress output
+      if (steps % eval_every == 0 && steps != total) {
+        evaluate(steps);
+        clock.mark(PhaseClock::kEval);
+      }
       ckpt.steps = steps;
       if (dist ? stop : g_signal != 0) {
         checkpoint();
@@ -385,7 +429,10 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
                                       "run the same command again to resume",
                                       g_signal.load(), steps, total, run_dir));
       }
-      if (save_every > 0 && steps % save_every == 0 && steps != total) checkpoint();
+      if (save_every > 0 && steps % save_every == 0 && steps != total) {
+        checkpoint();
+        clock.mark(PhaseClock::kCheckpoint);
+      }
     }
   }
   progress.finish();
@@ -397,7 +444,10 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
     log::info("dist", "rank {}: {:.2f}s of {:.2f}s training in collectives ({:.1f}%)", dist->rank(), comm, result.seconds,
               result.seconds > 0 ? 100.0 * comm / result.seconds : 0.0);
   }
+  clock.restart();
   evaluate(steps);
+  clock.mark(PhaseClock::kEval);
+  if (cfg.profile) clock.log(steps - start_steps);
   if (cfg.save_models && writer) model::save_pretrained(model, run_dir + "/model", tokenizer_dir);
   result.best_metrics = ckpt.best_metrics;
   if (!writer) return result;

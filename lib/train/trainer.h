@@ -37,6 +37,7 @@ struct TrainConfig {
   bool save_models = true;        // write model/ (last) and best/ in HF format
   std::string device = "cpu";
   bool progress = true;
+  bool profile = false;           // log where training time went (data, forward, backward, optimizer, eval)
   // Data parallelism (null: one process). With a group, batch_size is per rank: each global batch
   // of batch_size x world examples is split over the ranks, and only rank 0 writes files.
   std::shared_ptr<Dist> dist;
