@@ -1,4 +1,5 @@
 // lth finetune / eval / pretrain: thin wrappers that build typed configs and call the library.
+#include <chrono>
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
@@ -91,7 +92,15 @@ void run_eval(const EvalConfig& cfg) {
   bert->to(torch::Device(topts.device));
   bert->eval();
   const std::string split = cfg.split.empty() ? task->default_eval_split() : cfg.split;
-  print_metrics(task->evaluate(bert, split, cfg.predictions));
+  const auto start = std::chrono::steady_clock::now();
+  nlohmann::json metrics = task->evaluate(bert, split, cfg.predictions);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Reading, tokenising, the forward passes and the metric: what a user waits for.
+  if (metrics.contains("examples") && metrics["examples"].is_number() && seconds > 0) {
+    const double n = metrics["examples"].get<double>();
+    log::info("eval", "{} examples in {:.2f}s ({:.1f} examples/s, reading and tokenising included)", n, seconds, n / seconds);
+  }
+  print_metrics(metrics);
 }
 
 void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std::string& vocab, bool lowercase) {
