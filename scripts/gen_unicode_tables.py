@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Generates lib/tokenize/unicode_data.cpp: the Unicode tables the WordPiece tokenizer needs.
+"""Generates lib/tokenize/unicode_data.cpp: the Unicode tables lth needs (the WordPiece tokenizer,
+and the Python string semantics of the official SQuAD/GLUE scoring in tasks/common/text.cpp).
 
 Run with the same Python that made the Hugging Face fixtures (3.11, Unicode 14.0.0):
     python3 scripts/gen_unicode_tables.py > lib/tokenize/unicode_data.cpp
 Tables (all derived from Python's `unicodedata` and `str` methods, so the C++ side reproduces
 exactly what transformers' pure-Python BertTokenizer sees):
-  * property ranges: Zs, C* (control, incl. unassigned), P*, Mn, str.isspace();
+  * property ranges: Zs, C* (control, incl. unassigned), P*, Mn, str.isspace(), str.isalnum(),
+    Cased and Case_Ignorable (for str.lower()'s Final_Sigma rule);
   * canonical combining classes (non-zero);
   * str.lower() of every single code point whose lower-case differs (multi-code-point results
     included). transformers lower-cases one character at a time (regex `(.+?)`), so the
@@ -19,11 +21,24 @@ import unicodedata
 MAX_CP = 0x110000
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
 
-FLAG_ZS, FLAG_CONTROL, FLAG_PUNCT, FLAG_MN, FLAG_SPACE = (1 << i for i in range(5))
+(FLAG_ZS, FLAG_CONTROL, FLAG_PUNCT, FLAG_MN, FLAG_SPACE, FLAG_ALNUM, FLAG_CASED,
+ FLAG_CASE_IGNORABLE) = (1 << i for i in range(8))
 
 
 def is_surrogate(cp):
     return 0xD800 <= cp <= 0xDFFF
+
+
+def is_cased(cp):
+    # CPython's Final_Sigma test needs Cased and Case_Ignorable; derive them from str.lower() itself:
+    # "X\u03a3" lowers to a final sigma exactly when X is cased.
+    if cp == 0x3A3:
+        return True  # capital sigma itself is cased ("\u03a3\u03a3" lowers to "\u03c3\u03c2")
+    return (chr(cp) + "\u03a3").lower()[-1] == "\u03c2"
+
+
+def is_case_ignorable(cp):
+    return cp != 0x3A3 and not is_cased(cp) and ("A" + chr(cp) + "\u03a3").lower()[-1] == "\u03c2"
 
 
 def flags_of(cp):
@@ -40,6 +55,13 @@ def flags_of(cp):
         f |= FLAG_MN
     if c.isspace():
         f |= FLAG_SPACE
+    if c.isalnum():
+        f |= FLAG_ALNUM
+    if not is_surrogate(cp):
+        if is_cased(cp):
+            f |= FLAG_CASED
+        elif is_case_ignorable(cp):
+            f |= FLAG_CASE_IGNORABLE
     return f
 
 

@@ -112,6 +112,9 @@ bool is_other_category(char32_t cp) { return flags(cp) & ud::kFlagControl; }
 bool is_punct_category(char32_t cp) { return flags(cp) & ud::kFlagPunct; }
 bool is_mn(char32_t cp) { return flags(cp) & ud::kFlagMn; }
 bool is_python_space(char32_t cp) { return flags(cp) & ud::kFlagSpace; }
+bool is_python_alnum(char32_t cp) { return flags(cp) & ud::kFlagAlnum; }
+bool is_cased(char32_t cp) { return flags(cp) & ud::kFlagCased; }
+bool is_case_ignorable(char32_t cp) { return flags(cp) & ud::kFlagCaseIgnorable; }
 
 int combining_class(char32_t cp) {
   if (cp < 0x300) return 0;
@@ -163,6 +166,45 @@ Chars to_lower(const Chars& in) {
   Chars out;
   out.reserve(in.size());
   for (const Char& c : in) append_lower(out, c);
+  return out;
+}
+
+namespace {
+
+// CPython's Final_Sigma test: a cased letter before position i (skipping case-ignorables) and none
+// after it.
+bool is_final_sigma(std::u32string_view s, std::size_t i) {
+  std::size_t j = i;
+  bool cased_before = false;
+  while (j > 0) {
+    --j;
+    if (is_case_ignorable(s[j])) continue;
+    cased_before = is_cased(s[j]);
+    break;
+  }
+  if (!cased_before) return false;
+  for (std::size_t k = i + 1; k < s.size(); ++k) {
+    if (is_case_ignorable(s[k])) continue;
+    return !is_cased(s[k]);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::u32string python_lower(std::u32string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  Chars one;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == 0x3A3) {  // GREEK CAPITAL LETTER SIGMA
+      out.push_back(is_final_sigma(s, i) ? 0x3C2 : 0x3C3);
+      continue;
+    }
+    one.clear();
+    append_lower(one, Char{s[i], 0, 0});
+    for (const Char& c : one) out.push_back(c.cp);
+  }
   return out;
 }
 

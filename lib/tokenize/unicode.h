@@ -35,6 +35,9 @@ bool is_other_category(char32_t cp); // category C* (control, format, unassigned
 bool is_punct_category(char32_t cp); // category P*
 bool is_mn(char32_t cp);             // category Mn (nonspacing mark)
 bool is_python_space(char32_t cp);   // str.isspace(): what str.split() splits on
+bool is_python_alnum(char32_t cp);   // str.isalnum() (with '_' it is the `re` module's \w)
+bool is_cased(char32_t cp);          // Cased / Case_Ignorable, for the Final_Sigma rule
+bool is_case_ignorable(char32_t cp);
 int combining_class(char32_t cp);
 
 // transformers' BertTokenizer helpers (_is_whitespace, _is_control, _is_punctuation, _is_chinese_char).
@@ -46,6 +49,9 @@ bool is_cjk_ideograph(char32_t cp);
 // Python's str.lower() applied one code point at a time (may expand: U+0130 -> "i\u0307").
 void append_lower(Chars& out, const Char& c);
 Chars to_lower(const Chars& in);
+// Python's str.lower() of a whole string: the per-code-point mapping plus the context-dependent
+// Final_Sigma rule (capital sigma -> final sigma after a cased letter and before none).
+std::u32string python_lower(std::u32string_view s);
 // Canonical decomposition (NFD) and canonical composition (NFC).
 Chars nfd(const Chars& in);
 Chars nfc(const Chars& in);

@@ -14,6 +14,9 @@ enum : std::uint8_t {
   kFlagPunct = 4,    // general category P*
   kFlagMn = 8,       // general category Mn
   kFlagSpace = 16,   // str.isspace()
+  kFlagAlnum = 32,   // str.isalnum()
+  kFlagCased = 64,   // Cased (as str.lower()'s Final_Sigma rule sees it)
+  kFlagCaseIgnorable = 128,  // Case_Ignorable (same)
 };
 
 struct PropertyRange {

@@ -3,63 +3,10 @@
 #include <algorithm>
 #include <iterator>
 
+#include "tokenize/unicode.h"
+
 namespace lth::tasks {
-namespace {
-
-struct CodeRange {
-  char32_t first;
-  char32_t last;
-};
-struct LowerRun {
-  char32_t first;
-  char32_t last;
-  int stride;
-  int delta;
-};
-
-#include "tasks/common/unicode_tables.inc"
-
-template <std::size_t N>
-bool in_ranges(const CodeRange (&table)[N], char32_t c) {
-  auto it = std::upper_bound(std::begin(table), std::end(table), c,
-                             [](char32_t v, const CodeRange& r) { return v < r.first; });
-  if (it == std::begin(table)) return false;
-  --it;
-  return c <= it->last;
-}
-
-bool is_cased(char32_t c) { return in_ranges(kCased, c); }
-bool is_case_ignorable(char32_t c) { return in_ranges(kCaseIgnorable, c); }
-
-char32_t simple_lower(char32_t c) {
-  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-  auto it = std::upper_bound(std::begin(kLower), std::end(kLower), c,
-                             [](char32_t v, const LowerRun& r) { return v < r.first; });
-  if (it == std::begin(kLower)) return c;
-  --it;
-  if (c > it->last || (c - it->first) % static_cast<char32_t>(it->stride) != 0) return c;
-  return static_cast<char32_t>(static_cast<std::int64_t>(c) + it->delta);
-}
-
-// CPython's Final_Sigma test: a cased letter before (skipping case-ignorables) and none after.
-bool is_final_sigma(std::u32string_view s, std::size_t i) {
-  std::size_t j = i;
-  bool cased_before = false;
-  while (j > 0) {
-    --j;
-    if (is_case_ignorable(s[j])) continue;
-    cased_before = is_cased(s[j]);
-    break;
-  }
-  if (!cased_before) return false;
-  for (std::size_t k = i + 1; k < s.size(); ++k) {
-    if (is_case_ignorable(s[k])) continue;
-    return !is_cased(s[k]);
-  }
-  return true;
-}
-
-}  // namespace
+namespace unicode = tokenize::unicode;
 
 std::u32string utf8_decode(std::string_view s) {
   std::u32string out;
@@ -143,37 +90,12 @@ std::size_t utf8_byte_offset(std::string_view s, std::size_t index) {
 
 bool py_isalnum(char32_t c) {
   if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  return in_ranges(kAlnum, c);
+  return unicode::is_python_alnum(c);
 }
 
-bool py_isspace(char32_t c) {
-  switch (c) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
-    case 0x85: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
-  }
-}
+bool py_isspace(char32_t c) { return unicode::is_python_space(c); }
 
-std::u32string py_lower(std::u32string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char32_t c = s[i];
-    if (c == 0x130) {  // LATIN CAPITAL LETTER I WITH DOT ABOVE -> i + COMBINING DOT ABOVE
-      out.push_back(U'i');
-      out.push_back(0x307);
-    } else if (c == 0x3A3) {  // GREEK CAPITAL LETTER SIGMA
-      out.push_back(is_final_sigma(s, i) ? 0x3C2 : 0x3C3);
-    } else {
-      out.push_back(simple_lower(c));
-    }
-  }
-  return out;
-}
+std::u32string py_lower(std::u32string_view s) { return unicode::python_lower(s); }
 
 std::string py_lower(std::string_view utf8) { return utf8_encode(py_lower(utf8_decode(utf8))); }
 

@@ -18,7 +18,8 @@ std::size_t utf8_length(std::string_view s);
 // Byte offset of code point `index`, or npos when index > utf8_length(s).
 std::size_t utf8_byte_offset(std::string_view s, std::size_t index);
 
-// Python 3 semantics (Unicode tables generated from CPython 3.11 by gen_unicode_tables.py).
+// Python 3 semantics (lib/tokenize's Unicode tables, generated from CPython 3.11 by
+// scripts/gen_unicode_tables.py).
 bool py_isalnum(char32_t c);  // str.isalnum(), which is also what `re`'s \w uses (plus '_')
 bool py_isspace(char32_t c);  // str.isspace(), the separators of str.split()
 // str.lower(): full mapping including U+0130 -> "i\u0307" and the Final_Sigma rule.
