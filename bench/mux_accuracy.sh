@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Accuracy x throughput of multiplexing on one model: for each N, `lth mux train` (retrieval
+# warm-up on raw text, then SST-2 fine-tuning with the same budget: same instances per step, same
+# steps), then one `lth mux bench` over the same N values measured side by side. Usage (from the
+# repository root):
+#   bench/mux_accuracy.sh MODEL_DIR OUT_DIR [MASK]
+# Environment: NS ("1 2 5 10"), WARMUP_STEPS (1000), WARMUP_LR (1e-3), EPOCHS (3), LR (3e-4),
+# BATCH (40: a multiple of every N), MAXLEN (64), SEED (1), THREADS (1), DATA (data/sst2),
+# TEXT (../shared/data/corpus), LTH (build/lth).
+set -euo pipefail
+lth=${LTH:-build/lth}
+model=${1:?model directory}
+out=${2:?output directory}
+mask=${3:-}
+ns=${NS:-1 2 5 10}
+mask_args=()
+[ -n "$mask" ] && mask_args=(--mask "$mask")
+mkdir -p "$out"
+for n in $ns; do
+  run="$out/n$n"
+  if [ ! -f "$run/result.json" ]; then
+    "$lth" mux train --model "$model" "${mask_args[@]}" --task glue/sst2 --data "${DATA:-data/sst2}" \
+      --text "${TEXT:-../shared/data/corpus}" --out "$run" --n "$n" --mux hadamard --demux index \
+      --warmup-steps "${WARMUP_STEPS:-1000}" --warmup-lr "${WARMUP_LR:-1e-3}" --epochs "${EPOCHS:-3}" \
+      --lr "${LR:-3e-4}" --batch-size "${BATCH:-40}" --max-length "${MAXLEN:-64}" --seed "${SEED:-1}" \
+      --threads "${THREADS:-1}" --no-save-models > "$run.log" 2>&1 || { tail -3 "$run.log"; exit 1; }
+  fi
+done
+# One table: accuracy after fine-tuning, retrieval accuracy after warm-up and on the task's dev set.
+printf '| N | SST-2 dev accuracy | Δ vs N=1 | retrieval after warm-up | retrieval on SST-2 dev | train time (s) |\n'
+printf '|---|---|---|---|---|---|\n'
+first=""
+for n in $ns; do
+  /usr/bin/env python3 - "$out/n$n/result.json" "$n" "$first" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+acc = r["final"]["accuracy"]
+base = float(sys.argv[3]) if sys.argv[3] else acc
+print(f"| {sys.argv[2]} | {acc:.4f} | {acc - base:+.4f} | {r['warmup'].get('retrieval_accuracy', float('nan')):.4f} "
+      f"| {r['final'].get('retrieval_accuracy', float('nan')):.4f} | {r['seconds']:.0f} |")
+PY
+  [ -z "$first" ] && first=$(python3 -c "import json;print(json.load(open('$out/n$n/result.json'))['final']['accuracy'])")
+done
+echo
+"$lth" mux bench --model "$model" "${mask_args[@]}" --n "$(echo $ns | tr ' ' ',')" --seq-len "${MAXLEN:-64}" \
+  --threads "${THREADS:-1}"
