@@ -173,6 +173,21 @@ nlohmann::json evaluate_glue(mux::MuxBert& model, const GlueSplit& s, int64_t pa
   return j;
 }
 
+bool is_glue(const std::string& task) { return task.rfind("glue/", 0) == 0; }
+
+// Any task's own evaluation (reader, decoding, official metric) with every forward pass
+// multiplexed: N instances per pass, the last group padded and its padding dropped.
+nlohmann::json evaluate_task(mux::MuxBert& model, tasks::Task& task, const std::string& split) {
+  model->eval();
+  const bool all_positions = task.label_kind() == train::LabelKind::kPerToken;
+  tasks::ScopedForward multiplexed([&model, all_positions](model::Bert&, const train::Batch& batch, const c10::Device& dev) {
+    return mux::forward_rows(model, batch, dev, all_positions);
+  });
+  nlohmann::json j = task.evaluate(model->bert, split, "");
+  j["n"] = model->n();
+  return j;
+}
+
 std::string default_split(const tasks::glue::TaskSpec& spec) {
   for (const auto& s : spec.splits)
     if (s.name == "dev" || s.name == "dev_matched") return s.name;
@@ -193,8 +208,8 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
   LTH_CHECK(!cfg.model.empty(), UsageError, "--model is required");
   LTH_CHECK(!cfg.out.empty(), UsageError, "--out is required");
   LTH_CHECK(!cfg.task.empty() || mo.warmup_steps > 0, UsageError, "give --task, or --warmup-steps with --text");
-  LTH_CHECK(cfg.task.empty() || cfg.task.rfind("glue/", 0) == 0 || cfg.task.find('/') == std::string::npos,
-            UsageError, "lth mux train supports the GLUE tasks (glue/sst2, ...), not '{}'", cfg.task);
+  LTH_CHECK(cfg.task.empty() || is_glue(cfg.task) || cfg.task == "ner/conll2003", UsageError,
+            "lth mux train supports the GLUE tasks (glue/sst2, ...) and ner/conll2003, not '{}'", cfg.task);
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   auto mc = mux_config(mo, cfg.train.seed);
   mux::resolve_index_tokens(mc, *tok);
@@ -234,7 +249,7 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
     warm.resize(warm.size() - dev_count);
   }
   std::optional<GlueSplit> dev;
-  if (task) {
+  if (task && is_glue(cfg.task)) {
     dev = read_glue(cfg.task, cfg.data, default_split(tasks::glue::find_task(cfg.task)), cfg.task_options.dev_file,
                     *tok, max_length);
   }
@@ -259,6 +274,9 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
                            cfg.train.device);
     };
     hooks.main_metric = dev->spec->main_metric;
+  } else if (task) {  // token classification: the task's own evaluation, run multiplexed
+    hooks.evaluate = [&](mux::MuxBert& m) { return evaluate_task(m, *task, task->default_eval_split()); };
+    hooks.main_metric = task->main_metric();
   }
   if (!masks.empty()) hooks.masks = &masks;
   log::info("mux", "{} N={} mux={} demux={}{} -> {}", cfg.model, mc.n, mo.mux, mo.demux,
@@ -298,6 +316,19 @@ void run_mux_eval(MuxEvalConfig cfg) {
   auto model = mux::load_mux(dir);
   model->to(torch::Device(device));
   const int64_t max_length = fitting_length(model->bert->config(), cfg.max_length, model->demux->prefix_length());
+  if (!cfg.task.empty() && !is_glue(cfg.task)) {
+    tasks::TaskOptions topts;
+    topts.data = cfg.data;
+    topts.dev_file = cfg.dev_file;
+    topts.max_length = max_length;
+    topts.eval_batch_size = cfg.batch_size;
+    topts.precision = cfg.precision;
+    topts.device = device;
+    auto task = tasks::make_task(cfg.task, topts, tok);
+    auto j = evaluate_task(model, *task, cfg.split.empty() ? task->default_eval_split() : cfg.split);
+    fmt::print("{}\n", j.dump());
+    return;
+  }
   if (!cfg.task.empty()) {
     const auto& spec = tasks::glue::find_task(cfg.task);
     const std::string split = cfg.split.empty() ? default_split(spec) : cfg.split;
@@ -307,7 +338,7 @@ void run_mux_eval(MuxEvalConfig cfg) {
     fmt::print("{}\n", j.dump());
     return;
   }
-  LTH_CHECK(!cfg.texts.empty(), UsageError, "give --task (GLUE) or --text (retrieval accuracy on raw text)");
+  LTH_CHECK(!cfg.texts.empty(), UsageError, "give --task (GLUE or ner/conll2003) or --text (retrieval accuracy on raw text)");
   TrainingConfig tcfg;
   tcfg.texts = cfg.texts;
   const auto features = text_features(tcfg, tok, max_length);
@@ -481,7 +512,7 @@ void add_mux_command(CLI::App& app) {
     auto* cmd = mux->add_subcommand("eval", "Evaluate a multiplexed model; prints one JSON line (with n, retrieval_accuracy)");
     cmd->add_option("--model", cfg->model, "lth mux train run directory, or a model directory with mux_config.json")
         ->required();
-    cmd->add_option("--task", cfg->task, "GLUE task (default: the run's)");
+    cmd->add_option("--task", cfg->task, "GLUE task or ner/conll2003 (default: the run's)");
     cmd->add_option("--data", cfg->data, "Data directory (default: the run's)");
     cmd->add_option("--split", cfg->split, "Split (default: the task's dev split)");
     cmd->add_option("--dev", cfg->dev_file, "Evaluate this TSV file instead of the split's file");

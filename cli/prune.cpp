@@ -8,6 +8,7 @@
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/step.h"
 #include "model/load.h"
@@ -158,7 +159,10 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
     sources.push_back(source_name(mask));
     nlohmann::json row = nlohmann::json::array();
     for (const auto& target : targets) {
-      std::string slug = fs::path(mask).parent_path().filename().string() + "__" + target;
+      // The mask's content decides the directory: two masks from different runs at the same level
+      // (both level_5/) must not share (and silently reuse) one result.
+      std::string slug = fs::path(mask).parent_path().filename().string() + "-" +
+                         sha256_hex(read_file(mask)).substr(0, 10) + "__" + target;
       for (char& c : slug)
         if (c == '/') c = '-';
       tasks::TransferConfig tc{mask, cfg.model, target, cfg.out + "/" + slug, cfg.train, cfg.task_options};
@@ -166,7 +170,7 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
       tc.task_options.texts = cfg.texts;
       auto m = tasks::run_transfer(tc);
       metric = m.value("main_metric", "");
-      row.push_back(m.value(metric, 0.0));
+      row.push_back(m.contains(metric) ? m[metric] : nlohmann::json());  // null: no score, never a fake 0
     }
     scores.push_back(row);
   }
@@ -177,7 +181,7 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   md += "\n";
   for (size_t i = 0; i < sources.size(); ++i) {
     md += "| " + sources[i] + " |";
-    for (const auto& v : scores[i]) md += fmt::format(" {:.4f} |", v.get<double>());
+    for (const auto& v : scores[i]) md += v.is_number() ? fmt::format(" {:.4f} |", v.get<double>()) : std::string(" – |");
     md += "\n";
   }
   write_file_atomic(cfg.out + "/transfer-matrix.md", md);

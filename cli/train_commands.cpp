@@ -107,7 +107,7 @@ void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std:
   require(cfg.out, "--out");
   LTH_CHECK(!cfg.texts.empty(), UsageError, "--text is required (files or folders of raw text)");
   LTH_CHECK(cfg.model.empty() != bert_config.empty(), UsageError,
-            "give exactly one of --model DIR (continue) or --config BERT_CONFIG.json (from scratch)");
+            "give exactly one of --model DIR (continue) or --bert-config BERT_CONFIG.json (from scratch)");
   make_dirs(cfg.out);
   std::string tokenizer_dir = cfg.model;
   torch::manual_seed(cfg.train.seed);
@@ -117,7 +117,7 @@ void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std:
     lopts.head = model::HeadKind::kMaskedLM;
     bert = model::load_pretrained(cfg.model, lopts);
   } else {
-    require(vocab, "--vocab (with --config)");
+    require(vocab, "--vocab (with --bert-config)");
     tokenizer_dir = cfg.out + "/tokenizer";
     make_dirs(tokenizer_dir);
     write_file_atomic(tokenizer_dir + "/vocab.txt", read_file(vocab));

@@ -95,8 +95,7 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   TrainingConfig& c = *cfg;
   bind(cmd.add_option("--model", f.model, "Hugging Face checkpoint directory (weights + tokenizer)"), [&c, &f] { c.model = f.model; });
   if (with_task) {
-    bind(cmd.add_option("--task", f.task, "Task: glue/cola, glue/sst2, glue/mrpc, glue/stsb, glue/qqp, glue/mnli, "
-                                          "glue/qnli, glue/rte, glue/wnli, mlm"),
+    bind(cmd.add_option("--task", f.task, fmt::format("Task: {}", fmt::join(tasks::task_names(), ", "))),
          [&c, &f] { c.task = f.task; });
     bind(cmd.add_option("--data", f.data, "Data directory (the GLUE root or the task's folder)"), [&c, &f] { c.data = f.data; });
   }

@@ -97,6 +97,16 @@ void broadcast_outputs(train::Dist& dist, model::BertOutputs& out, int root, con
   }
 }
 
+ForwardFn& installed_forward() {
+  static ForwardFn fn;
+  return fn;
+}
+
+model::BertOutputs run_forward(model::Bert& model, const train::Batch& batch, const torch::Device& dev) {
+  if (const auto& fn = installed_forward()) return fn(model, batch, dev);
+  return model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev));
+}
+
 // Rounds of `world` batches: rank r runs batch k*world + r, then every batch of the round goes to
 // every rank and is consumed in order, so metrics are those of a single process.
 void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<train::Feature>& features,
@@ -110,9 +120,7 @@ void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<tr
     const int64_t own = start + dist.rank();
     if (own < n) {
       auto batch = train::collate(features, batches[static_cast<size_t>(own)], kind, pad_id);
-      train::with_precision(precision, [&] {
-        mine = model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev));
-      });
+      train::with_precision(precision, [&] { mine = run_forward(model, batch, dev); });
     }
     for (int64_t b = start; b < std::min(n, start + world); ++b) {
       const int root = static_cast<int>(b - start);
@@ -141,12 +149,14 @@ void predict(model::Bert& model, const std::vector<train::Feature>& features, tr
   }
   for (const auto& indices : train::eval_batches(features, batch_size, true)) {
     auto batch = train::collate(features, indices, kind, pad_id);
-    train::with_precision(precision, [&] {
-      auto out = model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev));
-      consume(batch, out);
-    });
+    train::with_precision(precision, [&] { consume(batch, run_forward(model, batch, dev)); });
   }
   if (was_training) model->train();
 }
+
+ScopedForward::ScopedForward(ForwardFn fn) : previous_(std::move(installed_forward())) {
+  installed_forward() = std::move(fn);
+}
+ScopedForward::~ScopedForward() { installed_forward() = std::move(previous_); }
 
 }  // namespace lth::tasks

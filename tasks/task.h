@@ -69,4 +69,19 @@ void predict(model::Bert& model, const std::vector<train::Feature>& features, tr
              int64_t batch_size, const std::string& precision, const std::string& device,
              const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
 
+// The forward pass `predict` runs on each batch: the model's own unless one is installed. `lth mux`
+// installs one that packs N instances into each pass, so every task's evaluation (and its official
+// metric) runs multiplexed; it must return one output row per batch row, as the plain model does.
+using ForwardFn = std::function<model::BertOutputs(model::Bert&, const train::Batch&, const c10::Device&)>;
+class ScopedForward {
+ public:
+  explicit ScopedForward(ForwardFn fn);
+  ~ScopedForward();
+  ScopedForward(const ScopedForward&) = delete;
+  ScopedForward& operator=(const ScopedForward&) = delete;
+
+ private:
+  ForwardFn previous_;
+};
+
 }  // namespace lth::tasks

@@ -66,6 +66,28 @@ size_t pad_to_groups(std::vector<int64_t>& indices, int64_t n) {
   return real;
 }
 
+model::BertOutputs forward_rows(MuxBert& model, const train::Batch& batch, const c10::Device& device,
+                                bool all_positions) {
+  torch::NoGradGuard no_grad;
+  const int64_t rows = batch.input_ids.size(0);
+  LTH_CHECK(rows > 0, ShapeError, "an empty batch cannot be multiplexed");
+  const int64_t n = model->n();
+  const int64_t padded = (rows + n - 1) / n * n;
+  auto pick = torch::arange(padded).clamp_max(rows - 1);  // copies of the last row fill the group
+  auto take = [&](const at::Tensor& t) { return t.index_select(0, pick).to(device); };
+  MuxForwardOptions fo;
+  fo.all_positions = all_positions;
+  auto out = model->forward(take(batch.input_ids), take(batch.attention_mask), take(batch.token_type_ids), fo);
+  auto cut = [rows](const at::Tensor& t) { return t.defined() ? t.slice(0, 0, rows) : t; };
+  model::BertOutputs kept;
+  kept.last_hidden_state = cut(out.task.last_hidden_state);
+  kept.pooler_output = cut(out.task.pooler_output);
+  kept.logits = cut(out.task.logits);
+  kept.start_logits = cut(out.task.start_logits);
+  kept.end_logits = cut(out.task.end_logits);
+  return kept;
+}
+
 PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& features, int64_t pad_id,
                          int64_t batch_size, const std::string& precision, const std::string& device, bool retrieval,
                          const std::function<void(const std::vector<int64_t>&, const model::BertOutputs&)>& consume,

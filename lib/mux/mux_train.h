@@ -74,6 +74,12 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
                          const std::function<void(const std::vector<int64_t>&, const model::BertOutputs&)>& consume,
                          bool all_positions = false);
 
+// One multiplexed forward pass over a collated batch of any size (no grad; the caller sets eval
+// mode and precision): rows are padded to a multiple of N with copies of the last row, and only
+// the real rows' task outputs are returned, in batch order, as the plain model would give them.
+// `all_positions` demultiplexes every position (token classification).
+model::BertOutputs forward_rows(MuxBert& model, const train::Batch& batch, const c10::Device& device, bool all_positions);
+
 // Batch indices padded to a multiple of `n` with copies of the last index; returns the real count.
 size_t pad_to_groups(std::vector<int64_t>& indices, int64_t n);
 

@@ -441,6 +441,49 @@ TEST_SUITE("mux") {
     CHECK(q.masked_select(qmask.eq(0)).eq(0).all().item<bool>());
     CHECK(q.masked_select(qmask.eq(1)).ne(0).all().item<bool>());
 
+    // Token classification through the same CLI: CoNLL-2003-style files (synthetic text), 7 dev
+    // sentences (not a multiple of N=2); the task's own entity-level scoring runs multiplexed.
+    auto write_conll = [&](const std::string& path, int sentences, int seed) {
+      std::ofstream out(path);
+      out << "-DOCSTART- -X- -X- O\n\n";
+      const std::vector<std::pair<std::string, std::string>> vocab = {
+          {"good", "O"}, {"film", "O"}, {"is", "O"}, {"the", "O"}, {"paris", "I-LOC"}, {"john", "I-PER"}};
+      std::mt19937 rng(static_cast<unsigned>(seed));
+      for (int i = 0; i < sentences; ++i) {
+        for (int w = 0; w < 6; ++w) {
+          const auto& [word, tag] = vocab[rng() % vocab.size()];
+          out << word << " NN I-NP " << tag << "\n";
+        }
+        out << "\n";
+      }
+    };
+    write_conll(tmp.file("ner-train.txt"), 12, 4);
+    write_conll(tmp.file("ner-dev.txt"), 7, 5);
+    const std::string ner_run = tmp.file("ner");
+    auto ner = testing::run_lth(
+        "mux train --model " + model + " --task ner/conll2003 --train " + testing::quote(tmp.file("ner-train.txt")) +
+        " --dev " + testing::quote(tmp.file("ner-dev.txt")) + " --n 2 --demux index --index-tokens '[unused_extra{}]'" +
+        " --steps 3 --batch-size 4 --max-length 16 --threads 1 --out " + testing::quote(ner_run));
+    INFO(ner.err);
+    REQUIRE(ner.exit_code == 0);
+    auto ner_trained = nlohmann::json::parse(ner.out);
+    CHECK(ner_trained["task"] == "ner/conll2003");
+    CHECK(ner_trained["examples"] == 7);
+    CHECK(ner_trained["n"] == 2);
+    CHECK(ner_trained.contains("f1"));
+    auto ner_eval = testing::run_lth("mux eval --model " + testing::quote(ner_run) + " --threads 1");
+    INFO(ner_eval.err);
+    REQUIRE(ner_eval.exit_code == 0);
+    auto ner_metrics = nlohmann::json::parse(ner_eval.out);
+    CHECK(ner_metrics["examples"] == 7);
+    CHECK(ner_metrics["tokens"] == 7 * 6);  // every word of every sentence scored exactly once
+    CHECK(ner_metrics["f1"] == ner_trained["f1"]);
+    CHECK(ner_metrics["accuracy"] == ner_trained["accuracy"]);
+    auto squad = testing::run_lth("mux train --model " + model + " --task squad/v1.1 --steps 1 --out " +
+                                  testing::quote(tmp.file("squad")));
+    CHECK(squad.exit_code == 2);
+    CHECK(squad.err.find("ner/conll2003") != std::string::npos);
+
     auto bad = testing::run_lth("mux bench --model bert-huge --threads 1");
     CHECK(bad.exit_code == 1);
     CHECK(bad.err.find("bert-huge") != std::string::npos);
