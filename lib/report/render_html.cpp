@@ -101,6 +101,7 @@ void summary_section(std::string& o, const Report& report) {
     level_rows(o, "IMP", g.levels, g.dense);
     for (const auto& [name, rows] : g.baselines) level_rows(o, name, rows, g.dense);
     o += "</tbody></table>\n";
+    o += fmt::format("<p class=\"finding\" id=\"finding-g{}\"><strong>Finding.</strong> {}</p>\n", gi, escape(text::finding(g)));
   }
   o += "</section>\n";
 }

@@ -46,7 +46,7 @@ std::string render_markdown(const Report& report) {
                      g.metric.empty() ? "metric" : cell(g.metric));
     level_rows(o, "IMP", g.levels, g.dense);
     for (const auto& [name, rows] : g.baselines) level_rows(o, name, rows, g.dense);
-    o += "\n";
+    o += "\n**Finding.** " + cell(text::finding(g)) + "\n\n";
   }
 
   o += "## Curves\n\n";

@@ -298,6 +298,18 @@ Json rows_json(const std::vector<LevelRow>& rows) {
 
 }  // namespace
 
+std::optional<int> sparsest_matching_level(const Group& group) {
+  std::optional<int> best;
+  double best_sparsity = -1.0;
+  for (const LevelRow& r : group.levels) {
+    if (r.level > 0 && r.matching && *r.matching && r.sparsity > best_sparsity) {
+      best = r.level;
+      best_sparsity = r.sparsity;
+    }
+  }
+  return best;
+}
+
 Stat make_stat(std::vector<double> values) {
   Stat s;
   s.values = std::move(values);
@@ -415,6 +427,8 @@ std::string render_json(const Report& report) {
     Json baselines = Json::object();
     for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
     gj["baselines"] = baselines;
+    const auto sparsest = sparsest_matching_level(g);
+    gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
     Json matrices = Json::array();
     for (const LevelMatrices& m : g.matrices) {
       Json layers = Json::array();

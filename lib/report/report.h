@@ -86,6 +86,10 @@ struct Group {
   std::vector<OverlapRow> overlap;
 };
 
+// The headline of a group: the sparsest pruned IMP level (level > 0) whose metric matches the dense
+// model; nullopt when none does or matching cannot be decided (fewer than two dense seeds).
+std::optional<int> sparsest_matching_level(const Group& group);
+
 // Mask IoU between groups (ticket similarity) at one sparsity. Cell (a, b) is the mean IoU over the
 // pairs of distinct runs (run of a, run of b); the diagonal compares seeds of one group.
 struct SimilarityMatrix {

@@ -52,4 +52,26 @@ inline std::string remaining(double remaining, double total) {
 
 inline std::string branch_title(const std::string& name) { return name == "trunk" ? "IMP" : name; }
 
+// One sentence: the sparsest matching IMP level and how every baseline does at that level.
+inline std::string finding(const Group& g) {
+  bool decidable = false;
+  for (const LevelRow& r : g.levels) decidable = decidable || (r.level > 0 && r.matching.has_value());
+  if (!decidable) return "Matching cannot be decided: it needs at least two seeds of the dense model.";
+  const auto level = sparsest_matching_level(g);
+  if (!level) return fmt::format("No pruned IMP level matches the dense model ({}).", stat(g.dense));
+  const LevelRow* trunk = nullptr;
+  for (const LevelRow& r : g.levels)
+    if (r.level == *level) trunk = &r;
+  std::string out = fmt::format("Sparsest matching IMP level: {} ({} sparse), {} vs dense {}.", *level, pct(trunk->sparsity),
+                                stat(trunk->metric), stat(g.dense));
+  for (const auto& [name, rows] : g.baselines) {
+    for (const LevelRow& r : rows) {
+      if (r.level != *level || r.metric.n() == 0) continue;
+      out += fmt::format(" Baseline {} at that level: {}, {} ({}).", name, stat(r.metric), delta(r.delta),
+                         r.matching ? (*r.matching ? "matching" : "not matching") : "matching undecided");
+    }
+  }
+  return out;
+}
+
 }  // namespace lth::report::text

@@ -98,6 +98,13 @@ TEST_CASE("golden JSON of the hand-computable fixture") {
     CHECK(l2["delta"].get<double>() == doctest::Approx(-0.03));
     CHECK(l2["matching"] == false);  // 0.79 < 0.80
   }
+  SUBCASE("finding: the sparsest matching IMP level, and the baselines there") {
+    CHECK(a["sparsest_matching_level"] == 1);  // level 1 (25%) matches, level 2 (50%) does not
+    const std::string md = lth::report::render_markdown(lth::report::build_report(dirs));
+    CHECK(md.find("Sparsest matching IMP level: 1 (25.0% sparse), 0.8100 ± 0.0100 vs dense 0.8200 ± 0.0200.") !=
+          std::string::npos);
+    CHECK(md.find("Baseline random at that level: 0.7200 ± 0.0200, -0.1000 (not matching).") != std::string::npos);
+  }
   SUBCASE("baselines") {
     REQUIRE(a["baselines"].size() == 2);
     const Json& r1 = row_at(a["baselines"]["random"], 1);
