@@ -39,12 +39,13 @@ struct MuxOptions {
   int64_t warmup_batch_size = 0;
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
+  double retrieval_fraction = 1.0;
 
   nlohmann::json to_json() const {
     return {{"n", n}, {"mux", mux}, {"demux", demux}, {"index_tokens", index_tokens}, {"hadamard_norm", hadamard_norm},
             {"mask", mask}, {"warmup_steps", warmup_steps}, {"warmup_lr", warmup_lr},
             {"warmup_batch_size", warmup_batch_size}, {"task_weight", task_weight},
-            {"retrieval_weight", retrieval_weight}};
+            {"retrieval_weight", retrieval_weight}, {"retrieval_fraction", retrieval_fraction}};
   }
 };
 
@@ -267,6 +268,7 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
   tc.warmup_batch_size = mo.warmup_batch_size;
   tc.task_weight = mo.task_weight;
   tc.retrieval_weight = mo.retrieval_weight;
+  tc.retrieval_fraction = mo.retrieval_fraction;
   mux::MuxTrainHooks hooks;
   if (dev) {
     hooks.evaluate = [&](mux::MuxBert& m) {
@@ -503,6 +505,10 @@ void add_mux_command(CLI::App& app) {
     cmd->add_option("--task-weight", mo->task_weight, "Weight of the task loss in fine-tuning")->capture_default_str();
     cmd->add_option("--retrieval-weight", mo->retrieval_weight, "Weight of the retrieval loss in fine-tuning")
         ->capture_default_str();
+    cmd->add_option("--retrieval-fraction", mo->retrieval_fraction,
+                    "Share of positions the retrieval loss scores while training (1 = all, as DataMUX; less is cheaper)")
+        ->capture_default_str()
+        ->check(CLI::Range(1e-6, 1.0));
     cmd->callback([cfg, mo, resolve] {
       if (resolve()) run_mux_train(*cfg, *mo);
     });

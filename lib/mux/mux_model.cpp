@@ -168,8 +168,6 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
     auto which = options.generator ? torch::randint(0, n, {groups, len}, *options.generator, torch::dtype(torch::kLong))
                                    : torch::randint(0, n, {groups, len}, torch::dtype(torch::kLong));
     which = which.to(dev);
-    auto states = demux->select(encoded, which);  // [G, L, H]
-    out.retrieval_logits = retrieval(states, bert->bert->embeddings->word_embeddings->weight);
     auto pick = [&](const at::Tensor& t) { return t.view({groups, n, len}).gather(1, which.unsqueeze(1)).squeeze(1); };
     auto targets = pick(input_ids.to(torch::kLong));
     auto valid = pick(attention_mask.to(torch::kLong)).gt(0);
@@ -178,7 +176,17 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
                 options.real_rows.numel(), rows);
       valid = valid.logical_and(options.real_rows.to(dev, torch::kBool).view({groups, n}).gather(1, which));
     }
-    out.retrieval_targets = torch::where(valid, targets, torch::full_like(targets, -100));
+    LTH_CHECK(options.retrieval_fraction > 0.0 && options.retrieval_fraction <= 1.0, UsageError,
+              "retrieval fraction {} is not in (0, 1]", options.retrieval_fraction);
+    if (options.retrieval_fraction < 1.0) {
+      auto u = options.generator ? torch::rand({groups, len}, *options.generator) : torch::rand({groups, len});
+      valid = valid.logical_and(u.to(dev).lt(options.retrieval_fraction));
+    }
+    // Only scored positions reach the vocabulary-sized head.
+    out.retrieval_positions = valid.reshape({-1}).nonzero().squeeze(1);
+    auto states = demux->select(encoded, which).reshape({groups * len, -1}).index_select(0, out.retrieval_positions);
+    out.retrieval_logits = retrieval(states, bert->bert->embeddings->word_embeddings->weight);
+    out.retrieval_targets = targets.reshape({-1}).index_select(0, out.retrieval_positions);
   }
   return out;
 }

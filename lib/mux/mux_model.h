@@ -73,13 +73,20 @@ struct MuxForwardOptions {
   at::Tensor real_rows;
   // Generator for the retrieval instance draw (default: the global one).
   std::optional<at::Generator> generator;
+  // Fraction of the valid positions (per group, drawn with `generator`) the retrieval head scores.
+  // 1 = every position, as DataMUX; smaller values estimate the same loss for less compute (the
+  // 30,522-way retrieval logits dominate a small encoder's step).
+  double retrieval_fraction = 1.0;
 };
 
 struct MuxOutputs {
   model::BertOutputs task;          // logits [G·N, ...] as the plain model's head gives them
   at::Tensor demuxed;               // [G·N, L or 1, H]
-  at::Tensor retrieval_logits;      // [G, L, vocab]
-  at::Tensor retrieval_targets;     // [G, L], -100 = ignored (padding of the chosen instance, duplicates)
+  // Retrieval at the scored positions only: each group's randomly chosen instance at every valid
+  // position (not padding, not a duplicate row), optionally subsampled by retrieval_fraction.
+  at::Tensor retrieval_logits;      // [K, vocab]
+  at::Tensor retrieval_targets;     // [K] token ids of the chosen instances
+  at::Tensor retrieval_positions;   // [K] flat index g * L + l of each scored position
 };
 
 class MuxBertImpl : public torch::nn::Module {

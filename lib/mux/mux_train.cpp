@@ -222,6 +222,7 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
         train::with_precision(cfg.precision, [&] {
           MuxForwardOptions fo;
           fo.retrieval = true;
+          fo.retrieval_fraction = config.retrieval_fraction;
           fo.all_positions = phase.task && kind == train::LabelKind::kPerToken;
           auto out = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device),
                                     batch.token_type_ids.to(device), fo);

@@ -26,6 +26,7 @@ struct MuxTrainConfig {
   int64_t warmup_batch_size = 0;  // 0 = train.batch_size
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
+  double retrieval_fraction = 1.0;  // share of positions the retrieval loss scores in training (1 = all)
 };
 
 struct MuxTrainHooks {

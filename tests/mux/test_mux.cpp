@@ -216,10 +216,23 @@ TEST_SUITE("mux") {
         fo.retrieval = true;
         auto out = model->forward(ids, mask, types, fo);
         CHECK(out.task.logits.sizes() == at::IntArrayRef({rows, 3}));
-        CHECK(out.retrieval_logits.sizes() == at::IntArrayRef({2, len, 200}));
-        CHECK(out.retrieval_targets.sizes() == at::IntArrayRef({2, len}));
-        // Padding of every instance is never a retrieval target.
-        CHECK(out.retrieval_targets.slice(1, 5).eq(-100).all().item<bool>());
+        // Padding of every instance is never scored: 2 groups x 5 valid positions.
+        CHECK(out.retrieval_logits.sizes() == at::IntArrayRef({2 * 5, 200}));
+        CHECK(out.retrieval_targets.sizes() == at::IntArrayRef({2 * 5}));
+        CHECK(out.retrieval_positions.remainder(len).lt(5).all().item<bool>());
+        // The targets are the chosen instances' tokens: every target occurs at its position in
+        // one of the group's N rows.
+        for (int64_t k = 0; k < out.retrieval_positions.size(0); ++k) {
+          const int64_t g = out.retrieval_positions[k].item<int64_t>() / len, l = out.retrieval_positions[k].item<int64_t>() % len;
+          CHECK(ids.slice(0, g * 3, g * 3 + 3).select(1, l).eq(out.retrieval_targets[k]).any().item<bool>());
+        }
+        // A fraction scores a subset of those positions, drawn from the generator.
+        fo.retrieval_fraction = 0.5;
+        fo.generator = at::make_generator<at::CPUGeneratorImpl>(5);
+        auto half = model->forward(ids, mask, types, fo);
+        CHECK(half.retrieval_targets.size(0) < 2 * 5);
+        CHECK(half.retrieval_logits.size(0) == half.retrieval_targets.size(0));
+        fo.retrieval_fraction = 1.0;
         CHECK_THROWS_AS(model->forward(ids.slice(0, 0, 5), mask.slice(0, 0, 5), types.slice(0, 0, 5)), ShapeError);
         CHECK_THROWS_AS(model->forward(ids, mask.slice(1, 0, 6), types), ShapeError);
       }
