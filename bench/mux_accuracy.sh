@@ -4,7 +4,8 @@
 # steps), then one `lth mux bench` over the same N values measured side by side. Usage (from the
 # repository root):
 #   bench/mux_accuracy.sh MODEL_DIR OUT_DIR [MASK]
-# Environment: NS ("1 2 5 10"), WARMUP_STEPS (1000), WARMUP_LR (1e-3), EPOCHS (3), LR (3e-4),
+# Environment: NS ("1 2 5 10"), WARMUP_STEPS (600), WARMUP_LR (2e-3), WARMUP_BATCH (40), EPOCHS (2), LR (3e-4),
+# RETRIEVAL_FRACTION (0.25),
 # BATCH (40: a multiple of every N), MAXLEN (64), SEED (1), THREADS (1), DATA (data/sst2),
 # TEXT (../shared/data/corpus), LTH (build/lth).
 set -euo pipefail
@@ -21,7 +22,8 @@ for n in $ns; do
   if [ ! -f "$run/result.json" ]; then
     "$lth" mux train --model "$model" "${mask_args[@]}" --task glue/sst2 --data "${DATA:-data/sst2}" \
       --text "${TEXT:-../shared/data/corpus}" --out "$run" --n "$n" --mux hadamard --demux index \
-      --warmup-steps "${WARMUP_STEPS:-1000}" --warmup-lr "${WARMUP_LR:-1e-3}" --epochs "${EPOCHS:-3}" \
+      --warmup-steps "${WARMUP_STEPS:-600}" --warmup-lr "${WARMUP_LR:-2e-3}" \
+      --warmup-batch-size "${WARMUP_BATCH:-40}" --retrieval-fraction "${RETRIEVAL_FRACTION:-0.25}" --epochs "${EPOCHS:-2}" \
       --lr "${LR:-3e-4}" --batch-size "${BATCH:-40}" --max-length "${MAXLEN:-64}" --seed "${SEED:-1}" \
       --threads "${THREADS:-1}" --no-save-models > "$run.log" 2>&1 || { tail -3 "$run.log"; exit 1; }
   fi
