@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/load.h"
@@ -295,12 +296,13 @@ struct MuxEvalConfig {
   std::vector<std::string> texts;
   int64_t max_length = 0;  // 0: the run's
   int64_t batch_size = 128;
-  std::string precision = "fp32";
+  std::string precision = "auto";
   RuntimeOptions runtime;
 };
 
 void run_mux_eval(MuxEvalConfig cfg) {
   const std::string device = apply_runtime_options(cfg.runtime);
+  cfg.precision = resolve_precision(cfg.precision, device);
   std::string dir = cfg.model;
   nlohmann::json run_config;
   if (path_exists(cfg.model + "/config.json") && !mux::is_mux_dir(cfg.model)) {
@@ -526,9 +528,9 @@ void add_mux_command(CLI::App& app) {
     cmd->add_option("--max-length", cfg->max_length, "Maximum sequence length (default: the run's)");
     cmd->add_option("--batch-size", cfg->batch_size, "Rows per forward pass (rounded up to a multiple of N)")
         ->capture_default_str();
-    cmd->add_option("--precision", cfg->precision, "fp32 or bf16")
+    cmd->add_option("--precision", cfg->precision, "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
         ->capture_default_str()
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
     add_runtime_options(*cmd, cfg->runtime);
     cmd->callback([cfg] { run_mux_eval(*cfg); });
   }

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/runtime.h"
 #include "io/checkpoint.h"
 #include "model/load.h"
 #include "tasks/task.h"
@@ -62,7 +63,7 @@ struct EvalConfig {
   std::vector<std::string> texts;
   int64_t max_length = 128;
   int64_t batch_size = 128;
-  std::string precision = "fp32";
+  std::string precision = "auto";
   RuntimeOptions runtime;
 };
 
@@ -72,8 +73,8 @@ void run_eval(const EvalConfig& cfg) {
   topts.texts = cfg.texts;
   topts.max_length = model::fit_max_length(cfg.model, cfg.max_length);
   topts.eval_batch_size = cfg.batch_size;
-  topts.precision = cfg.precision;
   topts.device = apply_runtime_options(cfg.runtime);
+  topts.precision = resolve_precision(cfg.precision, topts.device);
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   auto task = tasks::make_task(cfg.task, topts, tok);
   model::LoadOptions lopts;
@@ -166,7 +167,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--predictions", cfg->predictions, "Write predictions (GLUE: index<TAB>prediction TSV)");
   cmd->add_option("--max-length", cfg->max_length, "Maximum sequence length")->capture_default_str();
   cmd->add_option("--batch-size", cfg->batch_size, "Evaluation batch size")->capture_default_str();
-  cmd->add_option("--precision", cfg->precision, "fp32 or bf16")->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", cfg->precision, "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   add_runtime_options(*cmd, cfg->runtime);
   cmd->callback([cfg] { run_eval(*cfg); });
 }

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json_fields.h"
+#include "core/runtime.h"
 #include "dist/process_group.h"
 #include "train/dist.h"
 
@@ -127,9 +128,10 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
        [&c, &f] { c.train.eval_every = f.train.eval_every; });
   bind(cmd.add_option("--save-every", f.train.save_every, "Resume checkpoint interval")->capture_default_str(),
        [&c, &f] { c.train.save_every = f.train.save_every; });
-  bind(cmd.add_option("--precision", f.train.precision, "fp32 or bf16 (CPU autocast, fp32 master weights)")
+  bind(cmd.add_option("--precision", f.train.precision,
+                      "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16 (CPU autocast, fp32 master weights)")
            ->capture_default_str()
-           ->check(CLI::IsMember({"fp32", "bf16"})),
+           ->check(CLI::IsMember({"auto", "fp32", "bf16"})),
        [&c, &f] { c.train.precision = f.train.precision; c.task_options.precision = f.train.precision; });
   bind(cmd.add_flag("--pad-to-max-length", *pad, "Pad every batch to --max-length (default: dynamic padding)"),
        [&c, pad] { c.train.pad_to = *pad ? 1 : 0; });
@@ -176,6 +178,8 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
       return false;
     }
     cfg->train.device = apply_runtime_options(cfg->runtime);
+    cfg->train.precision = resolve_precision(cfg->train.precision, cfg->train.device);
+    cfg->task_options.precision = cfg->train.precision;
     cfg->train.dist = dist::init_process_group(*dist_options, cfg->train.device);
     cfg->task_options.device = cfg->train.device;
     return true;

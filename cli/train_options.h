@@ -21,6 +21,7 @@ class Option;
 namespace lth::cli {
 
 struct TrainingConfig {
+  TrainingConfig() { train.precision = task_options.precision = "auto"; }  // resolved per machine
   std::string model;
   std::string task;
   std::string data;

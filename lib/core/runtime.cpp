@@ -65,6 +65,21 @@ BlasInfo detect_blas() {
   return info;
 }
 
+bool cpu_has_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;
+#endif
+}
+
+std::string resolve_precision(const std::string& precision, const std::string& device) {
+  if (precision == "fp32" || precision == "bf16") return precision;
+  LTH_CHECK(precision == "auto", UsageError, "--precision must be auto, fp32 or bf16, got '{}'", precision);
+  return device.rfind("cpu", 0) == 0 && cpu_has_bf16() ? "bf16" : "fp32";
+}
+
 std::string check_device(const std::string& device) {
   c10::Device parsed(c10::kCPU);
   try {

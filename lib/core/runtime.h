@@ -24,4 +24,11 @@ BlasInfo detect_blas();
 // but not available in this LibTorch build or machine.
 std::string check_device(const std::string& device);
 
+// Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX-BF16), where bf16 autocast pays.
+bool cpu_has_bf16();
+
+// The precision a run uses: "fp32" and "bf16" as given; "auto" (the CLI default) is bf16 autocast
+// on a CPU device that has native bf16, fp32 otherwise. Anything else is a UsageError.
+std::string resolve_precision(const std::string& precision, const std::string& device);
+
 }  // namespace lth

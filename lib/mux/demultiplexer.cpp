@@ -61,14 +61,15 @@ at::Tensor DemultiplexerImpl::projected_keys(const at::Tensor& hidden) {
 
 at::Tensor DemultiplexerImpl::forward(const at::Tensor& hidden) {
   check(hidden, "forward");
+  // LayerNorms take fp32 (LibTorch 1.13 CPU rejects a bf16 input with fp32 weights under autocast).
   const auto tokens = hidden.slice(1, prefix_length());  // [G, L, H]
   if (options_.kind() == DemuxKind::kMlp) {
     // [G, 1, L, H] x [N, H, H] -> [G, N, L, H]
     auto z = torch::matmul(tokens.unsqueeze(1), mlp_weight.transpose(-1, -2)) + mlp_bias.unsqueeze(1);
-    return layer_norm(torch::gelu(z));
+    return layer_norm(torch::gelu(z).to(torch::kFloat32));
   }
   auto z = token_proj(tokens).unsqueeze(1) + projected_keys(hidden).unsqueeze(2);
-  return layer_norm(torch::gelu(z));
+  return layer_norm(torch::gelu(z).to(torch::kFloat32));
 }
 
 at::Tensor DemultiplexerImpl::first(const at::Tensor& hidden) {
@@ -90,7 +91,7 @@ at::Tensor DemultiplexerImpl::select(const at::Tensor& hidden, const at::Tensor&
   }
   const auto tokens = hidden.slice(1, prefix_length());
   auto k = projected_keys(hidden).gather(1, idx.unsqueeze(-1).expand({g, l, h}));  // [G, L, H]
-  return layer_norm(torch::gelu(token_proj(tokens) + k));
+  return layer_norm(torch::gelu(token_proj(tokens) + k).to(torch::kFloat32));  // fp32: see forward()
 }
 
 }  // namespace lth::mux

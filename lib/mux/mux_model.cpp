@@ -147,7 +147,9 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
   const int64_t total = p + len;
   auto embedded = bert->bert->embed(ids, types);  // [G·N, P+L, H]
   const int64_t h = embedded.size(-1);
-  auto mixed = mux(embedded.view({groups, n, total, h}));
+  // Back to the embeddings' dtype: under bf16 autocast the mixing matmul returns bf16, and the
+  // encoder's first residual LayerNorm (fp32 weights) does not take a bf16 residual on LibTorch 1.13.
+  auto mixed = mux(embedded.view({groups, n, total, h})).to(embedded.scalar_type());
   // Masked only where every instance of the group is padding.
   auto group_mask = mask.view({groups, n, total}).amax(1);
   auto encoded = bert->bert->encode(mixed, group_mask).last_hidden_state;  // [G, P+L, H]

@@ -3,11 +3,14 @@
 // weights exactly zero.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <random>
 
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "core/file.h"
+#include "core/runtime.h"
 #include "model/load.h"
 #include "tests/testing.h"
 #include "train/adamw.h"
@@ -182,5 +185,27 @@ TEST_SUITE("train.adamw") {
     }
     // The zero-gradient parameter only decays: p (1 - lr wd)^5, exactly as the op-by-op path.
     CHECK(torch::equal(pf[pf.size() - 2].second, pr[pr.size() - 2].second));
+  }
+}
+
+TEST_SUITE("runtime.precision") {
+  TEST_CASE("auto precision is bf16 exactly on CPUs whose flags list native bf16") {
+    // Independent truth: the kernel's view of the CPU flags.
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, flags;
+    while (std::getline(cpuinfo, line))
+      if (line.rfind("flags", 0) == 0) {
+        flags = line + " ";
+        break;
+      }
+    if (!flags.empty()) {
+      const bool listed = flags.find(" avx512_bf16 ") != std::string::npos || flags.find(" amx_bf16 ") != std::string::npos;
+      CHECK(lth::cpu_has_bf16() == listed);
+    }
+    CHECK(lth::resolve_precision("auto", "cpu") == (lth::cpu_has_bf16() ? "bf16" : "fp32"));
+    CHECK(lth::resolve_precision("auto", "cuda:0") == "fp32");  // autocast here is CPU-only
+    CHECK(lth::resolve_precision("fp32", "cpu") == "fp32");
+    CHECK(lth::resolve_precision("bf16", "cpu") == "bf16");
+    CHECK_THROWS_AS(lth::resolve_precision("fp16", "cpu"), lth::UsageError);
   }
 }
