@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Accuracy x throughput of multiplexing on one model: for each N, `lth mux train` (retrieval
 # warm-up on raw text, then SST-2 fine-tuning with the same budget: same instances per step, same
-# steps), then one `lth mux bench` over the same N values measured side by side. Usage (from the
+# steps), then one `lth mux bench --runs` over the same N values measured side by side. Usage (from the
 # repository root):
 #   bench/mux_accuracy.sh MODEL_DIR OUT_DIR [MASK]
 # Environment: NS ("1 2 5 10"), WARMUP_STEPS (600), WARMUP_LR (2e-3), WARMUP_BATCH (40), EPOCHS (2), LR (3e-4),
@@ -28,21 +28,9 @@ for n in $ns; do
       --threads "${THREADS:-1}" --no-save-models > "$run.log" 2>&1 || { tail -3 "$run.log"; exit 1; }
   fi
 done
-# One table: accuracy after fine-tuning, retrieval accuracy after warm-up and on the task's dev set.
-printf '| N | SST-2 dev accuracy | Δ vs N=1 | retrieval after warm-up | retrieval on SST-2 dev | train time (s) |\n'
-printf '|---|---|---|---|---|---|\n'
-first=""
-for n in $ns; do
-  /usr/bin/env python3 - "$out/n$n/result.json" "$n" "$first" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-acc = r["final"]["accuracy"]
-base = float(sys.argv[3]) if sys.argv[3] else acc
-print(f"| {sys.argv[2]} | {acc:.4f} | {acc - base:+.4f} | {r['warmup'].get('retrieval_accuracy', float('nan')):.4f} "
-      f"| {r['final'].get('retrieval_accuracy', float('nan')):.4f} | {r['seconds']:.0f} |")
-PY
-  [ -z "$first" ] && first=$(python3 -c "import json;print(json.load(open('$out/n$n/result.json'))['final']['accuracy'])")
-done
-echo
+# One table: instances/s per N measured side by side, and each run's accuracy, retrieval accuracy
+# (SST-2 dev, and held-out text after the warm-up) and training time.
+runs=()
+for n in $ns; do runs+=("$out/n$n"); done
 "$lth" mux bench --model "$model" "${mask_args[@]}" --n "$(echo $ns | tr ' ' ',')" --seq-len "${MAXLEN:-64}" \
-  --threads "${THREADS:-1}"
+  --threads "${THREADS:-1}" --runs "${runs[@]}"

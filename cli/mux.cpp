@@ -365,7 +365,7 @@ struct MuxBenchConfig {
 struct RunInfo {
   std::string dir, task, metric;
   int64_t n = 0;
-  double value = 0.0, retrieval = 0.0;
+  double value = 0.0, retrieval = 0.0, warmup_retrieval = 0.0, seconds = 0.0;
 };
 
 RunInfo read_run(const std::string& dir) {
@@ -377,13 +377,17 @@ RunInfo read_run(const std::string& dir) {
   r.n = result.value("n", int64_t{0});
   r.task = config.value("task", "");
   const auto final = result.value("final", nlohmann::json::object());
+  r.warmup_retrieval = result.value("warmup", nlohmann::json::object()).value("retrieval_accuracy", 0.0);
+  r.seconds = result.value("seconds", 0.0);
   if (!r.task.empty()) {
-    r.metric = tasks::glue::find_task(r.task).main_metric;
+    // Runs record their main metric (any task); older GLUE-only runs did not.
+    r.metric = result.value("main_metric", std::string());
+    if (r.metric.empty()) r.metric = tasks::glue::find_task(r.task).main_metric;
     r.value = final.value(r.metric, 0.0);
     r.retrieval = final.value("retrieval_accuracy", 0.0);
   } else {
     r.metric = "retrieval_accuracy";
-    r.value = result.value("warmup", nlohmann::json::object()).value("retrieval_accuracy", 0.0);
+    r.value = r.warmup_retrieval;
     r.retrieval = r.value;
   }
   return r;
@@ -450,7 +454,9 @@ void run_mux_bench(MuxBenchConfig cfg) {
                             {"instances_per_forward", r.instances}};
       for (const auto& run : runs) {
         if (run.n == r.n) row["runs"].push_back({{"dir", run.dir}, {"task", run.task}, {run.metric, run.value},
-                                                 {"retrieval_accuracy", run.retrieval}});
+                                                 {"retrieval_accuracy", run.retrieval},
+                                                 {"warmup_retrieval_accuracy", run.warmup_retrieval},
+                                                 {"train_seconds", run.seconds}});
       }
       if (r.n == 0) {
         j["plain"] = row;
@@ -471,13 +477,15 @@ void run_mux_bench(MuxBenchConfig cfg) {
                r.instances_per_s, r.n == 0 ? "-" : fmt::format("{:.2f}", r.speedup), r.speedup_vs_plain, r.seconds);
   }
   if (!runs.empty()) {
-    fmt::print("\n{:>6}  {:>12}  {:>8}  {:>10}  {:>9}  {}\n", "N", "instances/s", "speedup", "metric", "retrieval",
-               "run");
+    // retrieval: on the task's dev set after fine-tuning; warm-up: on held-out text after the warm-up.
+    fmt::print("\n{:>6}  {:>12}  {:>8}  {:>10}  {:>9}  {:>7}  {:>8}  {}\n", "N", "instances/s", "speedup", "metric",
+               "retrieval", "warm-up", "train s", "run");
     for (const auto& run : runs) {
       for (const auto& r : rows) {
         if (r.n != run.n) continue;
-        fmt::print("{:>6}  {:>12.2f}  {:>8.2f}  {:>10.4f}  {:>9.4f}  {} ({} {})\n", r.n, r.instances_per_s, r.speedup,
-                   run.value, run.retrieval, run.dir, run.task.empty() ? "warm-up" : run.task, run.metric);
+        fmt::print("{:>6}  {:>12.2f}  {:>8.2f}  {:>10.4f}  {:>9.4f}  {:>7.4f}  {:>8.0f}  {} ({} {})\n", r.n, r.instances_per_s,
+                   r.speedup, run.value, run.retrieval, run.warmup_retrieval, run.seconds, run.dir,
+                   run.task.empty() ? "warm-up" : run.task, run.metric);
       }
     }
   }

@@ -157,12 +157,13 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   std::string metric;
   for (const auto& mask : t.masks) {
     sources.push_back(source_name(mask));
+    // The mask's content decides the directory: two masks from different runs at the same level
+    // (both level_5/) must not share (and silently reuse) one result.
+    const std::string mask_slug = fs::path(mask).parent_path().filename().string() + "-" +
+                                  sha256_hex(read_file(mask)).substr(0, 10);
     nlohmann::json row = nlohmann::json::array();
     for (const auto& target : targets) {
-      // The mask's content decides the directory: two masks from different runs at the same level
-      // (both level_5/) must not share (and silently reuse) one result.
-      std::string slug = fs::path(mask).parent_path().filename().string() + "-" +
-                         sha256_hex(read_file(mask)).substr(0, 10) + "__" + target;
+      std::string slug = mask_slug + "__" + target;
       for (char& c : slug)
         if (c == '/') c = '-';
       tasks::TransferConfig tc{mask, cfg.model, target, cfg.out + "/" + slug, cfg.train, cfg.task_options};

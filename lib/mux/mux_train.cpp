@@ -59,6 +59,22 @@ struct Phase {
 
 }  // namespace
 
+namespace {
+
+// The task outputs of the first `rows` rows: the real ones, before the padding of the last group.
+model::BertOutputs first_rows(const model::BertOutputs& out, int64_t rows) {
+  auto cut = [rows](const at::Tensor& t) { return t.defined() ? t.slice(0, 0, rows) : t; };
+  model::BertOutputs kept;
+  kept.last_hidden_state = cut(out.last_hidden_state);
+  kept.pooler_output = cut(out.pooler_output);
+  kept.logits = cut(out.logits);
+  kept.start_logits = cut(out.start_logits);
+  kept.end_logits = cut(out.end_logits);
+  return kept;
+}
+
+}  // namespace
+
 size_t pad_to_groups(std::vector<int64_t>& indices, int64_t n) {
   const size_t real = indices.size();
   LTH_CHECK(real > 0, ShapeError, "an empty batch cannot be grouped");
@@ -78,14 +94,7 @@ model::BertOutputs forward_rows(MuxBert& model, const train::Batch& batch, const
   MuxForwardOptions fo;
   fo.all_positions = all_positions;
   auto out = model->forward(take(batch.input_ids), take(batch.attention_mask), take(batch.token_type_ids), fo);
-  auto cut = [rows](const at::Tensor& t) { return t.defined() ? t.slice(0, 0, rows) : t; };
-  model::BertOutputs kept;
-  kept.last_hidden_state = cut(out.task.last_hidden_state);
-  kept.pooler_output = cut(out.task.pooler_output);
-  kept.logits = cut(out.task.logits);
-  kept.start_logits = cut(out.task.start_logits);
-  kept.end_logits = cut(out.task.end_logits);
-  return kept;
+  return first_rows(out.task, rows);
 }
 
 PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& features, int64_t pad_id,
@@ -116,15 +125,8 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
         stats.retrieval_counted += counted;
       }
       if (consume) {
-        model::BertOutputs kept;
-        const auto r = static_cast<int64_t>(real);
-        auto cut = [r](const at::Tensor& t) { return t.defined() ? t.slice(0, 0, r) : t; };
-        kept.last_hidden_state = cut(out.task.last_hidden_state);
-        kept.pooler_output = cut(out.task.pooler_output);
-        kept.logits = cut(out.task.logits);
-        kept.start_logits = cut(out.task.start_logits);
-        kept.end_logits = cut(out.task.end_logits);
-        consume(std::vector<int64_t>(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(real)), kept);
+        consume(std::vector<int64_t>(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(real)),
+                first_rows(out.task, static_cast<int64_t>(real)));
       }
     });
     stats.examples += static_cast<int64_t>(real);
@@ -320,7 +322,8 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
   if (cfg.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
   nlohmann::json saved = {{"warmup", result.warmup_metrics}, {"final", result.final_metrics},
                           {"best", result.best_metrics},     {"steps", task_steps},
-                          {"warmup_steps", config.warmup_steps}, {"seconds", result.seconds}, {"n", n}};
+                          {"warmup_steps", config.warmup_steps}, {"seconds", result.seconds}, {"n", n},
+                          {"main_metric", hooks.main_metric}};
   write_file_atomic(result_path, saved.dump(2) + "\n");
   return result;
 }

@@ -492,6 +492,14 @@ TEST_SUITE("mux") {
     CHECK(ner_metrics["tokens"] == 7 * 6);  // every word of every sentence scored exactly once
     CHECK(ner_metrics["f1"] == ner_trained["f1"]);
     CHECK(ner_metrics["accuracy"] == ner_trained["accuracy"]);
+    // The accuracy x throughput table reads any task's run (its recorded main metric).
+    auto ner_bench = testing::run_lth("mux bench --model " + model + " --n 2 --seq-len 16 --rounds 1 --threads 1 --json" +
+                                      " --index-tokens '[unused_extra{}]' --runs " + testing::quote(ner_run));
+    INFO(ner_bench.err);
+    REQUIRE(ner_bench.exit_code == 0);
+    const auto ner_row = nlohmann::json::parse(ner_bench.out)["rows"][0]["runs"][0];
+    CHECK(ner_row["f1"] == ner_trained["f1"]);
+    CHECK(ner_row.contains("warmup_retrieval_accuracy"));
     auto squad = testing::run_lth("mux train --model " + model + " --task squad/v1.1 --steps 1 --out " +
                                   testing::quote(tmp.file("squad")));
     CHECK(squad.exit_code == 2);
