@@ -40,11 +40,11 @@ class RetrievalHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RetrievalHead);
 
-// Mean cross-entropy of logits [..., V] against targets [...] (int64, -100 ignored); 0 when every
-// target is ignored.
+// Mean cross-entropy of logits [..., V] against targets [...] (int64 token ids: MuxOutputs holds
+// only scored positions); 0 when there are none.
 at::Tensor retrieval_loss(const at::Tensor& logits, const at::Tensor& targets);
 
-// Correct and counted (non-ignored) predictions.
+// Correct and counted predictions.
 std::pair<int64_t, int64_t> retrieval_hits(const at::Tensor& logits, const at::Tensor& targets);
 
 }  // namespace lth::mux
