@@ -2,9 +2,11 @@
 // UsageError -> 2, every other lth::Error -> 1.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -38,6 +40,10 @@ class ShapeError : public Error {
  public:
   using Error::Error;
 };
+
+// A value quoted from an input file, made fit for a one-line message: control characters (newline,
+// tab, ...) become \n, \t or \xHH, and text beyond `max_bytes` is cut (at a UTF-8 boundary) with "...".
+std::string clip(std::string_view text, std::size_t max_bytes = 60);
 
 }  // namespace lth
 

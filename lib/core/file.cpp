@@ -28,14 +28,52 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  const std::string text = read_file(path);
+int json_nesting_depth(const char* begin, const char* end, int limit, std::size_t* offset) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (const char* p = begin; p < end; ++p) {
+    const char c = *p;
+    if (in_string) {
+      if (c == '\\') {
+        ++p;  // skips the escaped character (a '"' or '\\' must not end or restart the string)
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) {
+          if (offset != nullptr) *offset = static_cast<std::size_t>(p - begin);
+          return deepest;
+        }
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  return deepest;
+}
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& source) {
+  std::size_t at = 0;
+  if (json_nesting_depth(text.data(), text.data() + text.size(), kMaxJsonDepth, &at) > kMaxJsonDepth)
+    LTH_FAIL(IoError, "{}: JSON nests deeper than {} levels (byte {}); refusing to parse it", source, kMaxJsonDepth,
+             at);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    LTH_FAIL(IoError, "{}: not valid JSON (byte {}): {}", path, e.byte, e.what());
+    // nlohmann quotes the whole token it stopped in ("last read: ..."), which can be any length.
+    std::string what = e.what();
+    if (what.size() > 160) what = what.substr(0, 150) + "...";
+    LTH_FAIL(IoError, "{}: not valid JSON (byte {}): {}", source, e.byte, what);
   }
 }
+
+nlohmann::json read_json_file(const std::string& path) { return parse_json_text(read_file(path), path); }
 
 std::string temp_path_for(const std::string& path) {
   static std::atomic<int> counter{0};

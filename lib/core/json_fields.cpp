@@ -8,7 +8,7 @@ JsonFields::JsonFields(const nlohmann::json& j, std::string source) : j_(j), sou
 
 void JsonFields::reject_unknown() const {
   for (auto it = j_.begin(); it != j_.end(); ++it) {
-    LTH_CHECK(seen_.count(it.key()), ConfigError, "{}: unknown key '{}'", source_, it.key());
+    LTH_CHECK(seen_.count(it.key()), ConfigError, "{}: unknown key '{}'", source_, clip(it.key()));
   }
 }
 

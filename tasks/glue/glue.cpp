@@ -15,9 +15,11 @@
 namespace lth::tasks::glue {
 namespace {
 
-ColumnLayout layout(bool header, int columns, int index, int a, int b, int label) {
+ColumnLayout layout(bool header, int columns, int index, int a, int b, int label,
+                    std::vector<std::string> names = {}) {
   ColumnLayout l;
   l.has_header = header;
+  l.header = std::move(names);
   l.num_columns = columns;
   l.index_column = index;
   l.text_a_column = a;
@@ -52,25 +54,45 @@ std::vector<TaskSpec> build_registry() {
     t.push_back(std::move(s));
   };
   // CoLA train/dev: no header; source, label, original mark, sentence.
+  const std::vector<std::string> single_test = {"index", "sentence"};
   add("cola", "CoLA", binary,
-      standard_splits("CoLA", layout(false, 4, N, 3, N, 1), layout(true, 2, 0, 1, N, N)), {"mcc"}, "mcc");
+      standard_splits("CoLA", layout(false, 4, N, 3, N, 1), layout(true, 2, 0, 1, N, N, single_test)), {"mcc"},
+      "mcc");
   add("sst2", "SST-2", binary,
-      standard_splits("SST-2", layout(true, 2, N, 0, N, 1), layout(true, 2, 0, 1, N, N)), {"accuracy"}, "accuracy");
+      standard_splits("SST-2", layout(true, 2, N, 0, N, 1, {"sentence", "label"}),
+                      layout(true, 2, 0, 1, N, N, single_test)),
+      {"accuracy"}, "accuracy");
   // MRPC: Quality, #1 ID, #2 ID, #1 String, #2 String (header behind a BOM).
   add("mrpc", "MRPC", binary,
-      standard_splits("MRPC", layout(true, 5, N, 3, 4, 0), layout(true, 5, 0, 3, 4, N)), {"accuracy", "f1"},
-      "accuracy");
+      standard_splits("MRPC", layout(true, 5, N, 3, 4, 0, {"Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"}),
+                      layout(true, 5, 0, 3, 4, N, {"index", "#1 ID", "#2 ID", "#1 String", "#2 String"})),
+      {"accuracy", "f1"}, "accuracy");
   // STS-B: index genre filename year old_index source1 source2 sentence1 sentence2 score.
+  const std::vector<std::string> stsb_test = {"index",   "genre",   "filename",  "year",     "old_index",
+                                              "source1", "source2", "sentence1", "sentence2"};
+  std::vector<std::string> stsb_labeled = stsb_test;
+  stsb_labeled.push_back("score");
   add("stsb", "STS-B", {},
-      standard_splits("STS-B", layout(true, 10, 0, 7, 8, 9), layout(true, 9, 0, 7, 8, N)), {"pearson", "spearman"},
-      "pearson");
+      standard_splits("STS-B", layout(true, 10, 0, 7, 8, 9, stsb_labeled), layout(true, 9, 0, 7, 8, N, stsb_test)),
+      {"pearson", "spearman"}, "pearson");
   // QQP: id qid1 qid2 question1 question2 is_duplicate; test: id question1 question2.
   add("qqp", "QQP", binary,
-      standard_splits("QQP", layout(true, 6, 0, 3, 4, 5), layout(true, 3, 0, 1, 2, N)), {"accuracy", "f1"},
-      "accuracy");
+      standard_splits("QQP", layout(true, 6, 0, 3, 4, 5, {"id", "qid1", "qid2", "question1", "question2", "is_duplicate"}),
+                      layout(true, 3, 0, 1, 2, N, {"id", "question1", "question2"})),
+      {"accuracy", "f1"}, "accuracy");
   // MNLI: index promptID pairID genre <4 parse columns> sentence1 sentence2 [label1.. ] gold_label.
-  const ColumnLayout mnli_labeled = layout(true, 0, 0, 8, 9, kLastColumn);
-  const ColumnLayout mnli_test = layout(true, 0, 0, 8, 9, N);
+  const std::vector<std::string> mnli_head = {"index",
+                                              "promptID",
+                                              "pairID",
+                                              "genre",
+                                              "sentence1_binary_parse",
+                                              "sentence2_binary_parse",
+                                              "sentence1_parse",
+                                              "sentence2_parse",
+                                              "sentence1",
+                                              "sentence2"};
+  const ColumnLayout mnli_labeled = layout(true, 0, 0, 8, 9, kLastColumn, mnli_head);
+  const ColumnLayout mnli_test = layout(true, 0, 0, 8, 9, N, mnli_head);
   add("mnli", "MNLI", nli,
       {{"train", "train.tsv", "MNLI", mnli_labeled},
        {"dev_matched", "dev_matched.tsv", "MNLI-m", mnli_labeled},
@@ -79,9 +101,12 @@ std::vector<TaskSpec> build_registry() {
        {"test_mismatched", "test_mismatched.tsv", "MNLI-mm", mnli_test}},
       {"accuracy"}, "accuracy");
   // QNLI/RTE/WNLI: index sentence1 sentence2 label (QNLI: question sentence).
-  const ColumnLayout pair_labeled = layout(true, 4, 0, 1, 2, 3);
-  const ColumnLayout pair_test = layout(true, 3, 0, 1, 2, N);
-  add("qnli", "QNLI", entail, standard_splits("QNLI", pair_labeled, pair_test), {"accuracy"}, "accuracy");
+  const ColumnLayout pair_labeled = layout(true, 4, 0, 1, 2, 3, {"index", "sentence1", "sentence2", "label"});
+  const ColumnLayout pair_test = layout(true, 3, 0, 1, 2, N, {"index", "sentence1", "sentence2"});
+  add("qnli", "QNLI", entail,
+      standard_splits("QNLI", layout(true, 4, 0, 1, 2, 3, {"index", "question", "sentence", "label"}),
+                      layout(true, 3, 0, 1, 2, N, {"index", "question", "sentence"})),
+      {"accuracy"}, "accuracy");
   add("rte", "RTE", entail, standard_splits("RTE", pair_labeled, pair_test), {"accuracy"}, "accuracy");
   add("wnli", "WNLI", binary, standard_splits("WNLI", pair_labeled, pair_test), {"accuracy"}, "accuracy");
   // AX: the diagnostic set, unlabeled, predicted with an MNLI model; GLUE scores it with R3 (MCC).
@@ -110,6 +135,40 @@ std::size_t resolve(int column, std::size_t n) {
 }
 
 std::string format_score(double v) { return fmt::format("{}", v); }
+
+std::string join_tabs(const std::vector<std::string_view>& cells, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < std::min(n, cells.size()); ++i) out += (i ? "\t" : "") + std::string(cells[i]);
+  return out;
+}
+
+// The first line of a file with a header must be that header: the cells of the columns the reader
+// uses (index, texts, label) must carry their GLUE names. Reading a mismatching line as data would
+// be a guess (a header-less file may also order its columns differently), and dropping it as a
+// header loses a row without a word, so a mismatch is an error that shows the expected header.
+void check_header(const TaskSpec& task, const SplitSpec& split, const std::string& path,
+                  const std::vector<std::string_view>& cells) {
+  const ColumnLayout& l = split.layout;
+  if (l.header.empty() || cells.empty()) return;
+  bool ok = true;
+  for (int column : {l.index_column, l.text_a_column, l.text_b_column}) {
+    if (column == kNoColumn) continue;
+    const auto c = static_cast<std::size_t>(column);
+    ok = ok && c < cells.size() && c < l.header.size() && cells[c] == l.header[c];
+  }
+  if (l.label_column == kLastColumn) {
+    ok = ok && cells.back() == "gold_label";
+  } else if (l.label_column != kNoColumn) {
+    const auto c = static_cast<std::size_t>(l.label_column);
+    ok = ok && c < cells.size() && c < l.header.size() && cells[c] == l.header[c];
+  }
+  if (ok) return;
+  const std::vector<std::string_view> expected(l.header.begin(), l.header.end());
+  const char* tail = l.label_column == kLastColumn ? "\\t...\\tgold_label" : (l.num_columns == 0 ? "\\t..." : "");
+  LTH_FAIL(IoError, "{}:1: not the {} {} header: expected '{}{}', found '{}' (add the header line)",
+           path, task.name, split.name, clip(join_tabs(expected, expected.size()), 120), tail,
+           clip(join_tabs(cells, expected.size()), 80));
+}
 
 }  // namespace
 
@@ -162,6 +221,7 @@ std::vector<Example> read_tsv(const TaskSpec& task, const SplitSpec& split, cons
     if (columns == 0) columns = header_columns;
     LTH_CHECK(header_columns == columns, IoError, "{}:1: expected {} columns in the header, found {}", path, columns,
               header_columns);
+    check_header(task, split, path, split_tabs(lines[0].text));
     first = 1;
   }
   int max_column = std::max({l.index_column, l.text_a_column, l.text_b_column, l.label_column});
@@ -193,12 +253,12 @@ std::vector<Example> read_tsv(const TaskSpec& task, const SplitSpec& split, cons
       ex.label = std::string(label);
       if (task.is_regression) {
         const auto v = parse_double(label);
-        LTH_CHECK(v.has_value(), IoError, "{}:{}: score '{}' is not a number", path, line.number, label);
+        LTH_CHECK(v.has_value(), IoError, "{}:{}: score '{}' is not a number", path, line.number, clip(label));
         ex.score = *v;
       } else {
         ex.label_id = task.label_id(label);
         LTH_CHECK(ex.label_id >= 0, IoError, "{}:{}: unknown label '{}' for {} (labels: {})", path, line.number,
-                  label, task.name, join(task.labels));
+                  clip(label), task.name, join(task.labels));
       }
     }
     out.push_back(std::move(ex));
@@ -257,12 +317,12 @@ std::vector<SubmissionRow> read_submission(const std::string& path, const TaskSp
     row.prediction = std::string(f[1]);
     if (task.is_regression) {
       const auto v = parse_double(f[1]);
-      LTH_CHECK(v.has_value(), IoError, "{}:{}: prediction '{}' is not a number", path, line.number, f[1]);
+      LTH_CHECK(v.has_value(), IoError, "{}:{}: prediction '{}' is not a number", path, line.number, clip(f[1]));
       row.score = *v;
     } else {
       row.label_id = task.label_id(f[1]);
       LTH_CHECK(row.label_id >= 0, IoError, "{}:{}: unknown label '{}' for {} (labels: {})", path, line.number,
-                f[1], task.name, join(task.labels));
+                clip(f[1]), task.name, join(task.labels));
     }
     rows.push_back(std::move(row));
   }

@@ -27,6 +27,10 @@ struct ColumnLayout {
   int text_a_column = 0;
   int text_b_column = kNoColumn;
   int label_column = kNoColumn;  // kNoColumn: unlabeled (test splits)
+  // The header's cells as GLUE's files spell them (has_header only; MNLI: the first ten, its labeled
+  // files end in "gold_label"). The first line's cells at the columns read (index, texts, label) must
+  // match them, else the reader fails instead of dropping a data row in the header's place.
+  std::vector<std::string> header;
 };
 
 struct SplitSpec {
@@ -80,7 +84,8 @@ std::string split_path(const TaskSpec& task, std::string_view split, const std::
 
 // Reads one split from the GLUE root directory (the folder holding CoLA/, SST-2/, ...).
 // Throws IoError: missing file (path named), "FILE:LINE: expected N columns, found M",
-// "FILE:LINE: unknown label 'x' ...", "FILE:LINE: score 'x' is not a number", bad header.
+// "FILE:LINE: unknown label 'x' ...", "FILE:LINE: score 'x' is not a number", a first line that is
+// not the split's header (a file without its header is an error, never read with one row lost).
 std::vector<Example> read_split(const TaskSpec& task, std::string_view split, const std::string& glue_root,
                                 const ReadOptions& options = {});
 // Reads one file with an explicit layout (used by read_split; handy for renamed files).

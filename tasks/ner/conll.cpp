@@ -61,7 +61,7 @@ Corpus read_conll2003(const std::string& path) {
     LTH_CHECK(f.size() == 4, IoError, "{}:{}: expected 4 columns (word POS chunk NER), found {}", path, line.number,
               f.size());
     LTH_CHECK(valid_tag(f[3]), IoError, "{}:{}: bad NER tag '{}' (expected O, B-TYPE or I-TYPE)", path, line.number,
-              f[3]);
+              clip(f[3]));
     if (current.words.empty()) {
       current.line = line.number;
       current.document = corpus.num_documents > 0 ? corpus.num_documents - 1 : 0;

@@ -19,24 +19,24 @@ class Walker {
 
   const json& member(const json& obj, const std::string& path, const char* key) const {
     auto it = obj.find(key);
-    LTH_CHECK(it != obj.end(), IoError, "{}: {}: missing key '{}'", source_, path, key);
+    LTH_CHECK(it != obj.end(), IoError, "{}: {}: missing key '{}'", source_, clip(path, 120), key);
     return *it;
   }
   const json& array(const json& obj, const std::string& path, const char* key) const {
     const json& v = member(obj, path, key);
-    LTH_CHECK(v.is_array(), IoError, "{}: {}.{}: expected an array", source_, path, key);
+    LTH_CHECK(v.is_array(), IoError, "{}: {}.{}: expected an array", source_, clip(path, 120), key);
     return v;
   }
   std::string string(const json& obj, const std::string& path, const char* key) const {
     const json& v = member(obj, path, key);
-    LTH_CHECK(v.is_string(), IoError, "{}: {}.{}: expected a string", source_, path, key);
+    LTH_CHECK(v.is_string(), IoError, "{}: {}.{}: expected a string", source_, clip(path, 120), key);
     return v.get<std::string>();
   }
   void object(const json& v, const std::string& path) const {
-    LTH_CHECK(v.is_object(), IoError, "{}: {}: expected an object", source_, path);
+    LTH_CHECK(v.is_object(), IoError, "{}: {}: expected an object", source_, clip(path, 120));
   }
   [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    LTH_FAIL(IoError, "{}: {}: {}", source_, path, what);
+    LTH_FAIL(IoError, "{}: {}: {}", source_, clip(path, 120), what);
   }
   const std::string& source() const { return source_; }
 
@@ -44,10 +44,22 @@ class Walker {
   std::string source_;
 };
 
+// Byte offset of every code point of `text`, plus text.size() at the end: answer_start lookups in
+// O(1), so a paragraph with many questions costs O(context + answers), not O(context x answers).
+std::vector<std::size_t> char_starts(const std::string& text) {
+  std::vector<std::size_t> out;
+  out.reserve(text.size() + 1);
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) out.push_back(i);
+  out.push_back(text.size());
+  return out;
+}
+
 std::vector<Answer> parse_answers(const Walker& w, const json& list, const std::string& path,
-                                  const std::string& context, std::int64_t& misaligned) {
+                                  const std::string& context, const std::vector<std::size_t>& starts,
+                                  std::int64_t& misaligned) {
   std::vector<Answer> out;
-  const std::int64_t context_chars = static_cast<std::int64_t>(utf8_length(context));
+  const std::int64_t context_chars = static_cast<std::int64_t>(starts.size()) - 1;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string p = fmt::format("{}[{}]", path, i);
     w.object(list[i], p);
@@ -59,7 +71,7 @@ std::vector<Answer> parse_answers(const Walker& w, const json& list, const std::
     if (a.answer_start < 0 || a.answer_start > context_chars)
       w.fail(p + ".answer_start", fmt::format("{} is outside the context ({} characters)", a.answer_start,
                                               context_chars));
-    const std::size_t byte = utf8_byte_offset(context, static_cast<std::size_t>(a.answer_start));
+    const std::size_t byte = starts[static_cast<std::size_t>(a.answer_start)];
     if (byte != std::string::npos && context.compare(byte, a.text.size(), a.text) == 0) {
       a.byte_start = static_cast<std::int64_t>(byte);
     } else {
@@ -115,6 +127,7 @@ Dataset parse_dataset(const json& root, const std::string& source) {
       w.object(paragraphs[pi], pp);
       Paragraph paragraph;
       paragraph.context = w.string(paragraphs[pi], pp, "context");
+      const std::vector<std::size_t> starts = char_starts(paragraph.context);
       const json& qas = w.array(paragraphs[pi], pp, "qas");
       for (std::size_t qi = 0; qi < qas.size(); ++qi) {
         const std::string qp = fmt::format("{}.qas[{}]", pp, qi);
@@ -122,18 +135,18 @@ Dataset parse_dataset(const json& root, const std::string& source) {
         Question q;
         q.id = w.string(qas[qi], qp, "id");
         q.question = w.string(qas[qi], qp, "question");
-        if (!ids.insert(q.id).second) w.fail(qp + ".id", fmt::format("duplicate question id '{}'", q.id));
+        if (!ids.insert(q.id).second) w.fail(qp + ".id", fmt::format("duplicate question id '{}'", clip(q.id)));
         if (auto it = qas[qi].find("is_impossible"); it != qas[qi].end()) {
           if (!it->is_boolean()) w.fail(qp + ".is_impossible", "expected true or false");
           q.is_impossible = it->get<bool>();
           v2 = true;
         }
-        q.answers = parse_answers(w, w.array(qas[qi], qp, "answers"), qp + ".answers", paragraph.context,
+        q.answers = parse_answers(w, w.array(qas[qi], qp, "answers"), qp + ".answers", paragraph.context, starts,
                                   ds.misaligned_answers);
         if (auto it = qas[qi].find("plausible_answers"); it != qas[qi].end()) {
           if (!it->is_array()) w.fail(qp + ".plausible_answers", "expected an array");
           q.plausible_answers =
-              parse_answers(w, *it, qp + ".plausible_answers", paragraph.context, ds.misaligned_answers);
+              parse_answers(w, *it, qp + ".plausible_answers", paragraph.context, starts, ds.misaligned_answers);
         }
         if (!q.is_impossible && q.answers.empty()) w.fail(qp + ".answers", "an answerable question has no answers");
         paragraph.qas.push_back(std::move(q));
@@ -153,7 +166,7 @@ Predictions read_predictions(const std::string& path) {
   LTH_CHECK(root.is_object(), IoError, "{}: expected a JSON object of question id -> answer text", path);
   Predictions out;
   for (auto it = root.begin(); it != root.end(); ++it) {
-    LTH_CHECK(it.value().is_string(), IoError, "{}: prediction for '{}' is not a string", path, it.key());
+    LTH_CHECK(it.value().is_string(), IoError, "{}: prediction for '{}' is not a string", path, clip(it.key()));
     out.emplace(it.key(), it.value().get<std::string>());
   }
   return out;
