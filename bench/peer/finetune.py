@@ -138,6 +138,8 @@ def main():
         model.train()
         tokens = real = 0
         batches = []
+        # The phases of lth finetune --profile: data, forward, backward, clip, optimizer.
+        phases = dict.fromkeys(("data", "forward", "backward", "clip", "optimizer"), 0.0)
         start = time.perf_counter()
         for step in range(a.steps):
             if step % steps_per_epoch == 0:
@@ -147,18 +149,26 @@ def main():
                 prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
                 prof.__enter__()
                 prof_start = time.perf_counter()
+            t0 = time.perf_counter()
             batch = collate(torch, feats, batches[step % steps_per_epoch], tok.pad_token_id, pad_to, labels)
             tokens += batch["input_ids"].numel()
             real += int(batch["attention_mask"].sum())
+            t1 = time.perf_counter()
             with ctx():
                 loss = model(**batch).loss
+            t2 = time.perf_counter()
             loss.backward()
+            loss.item()
+            t3 = time.perf_counter()
             if a.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            t4 = time.perf_counter()
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            loss.item()
+            t5 = time.perf_counter()
+            for name, d in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                phases[name] += d
         seconds = time.perf_counter() - start
         if prof is not None:
             prof_seconds = time.perf_counter() - prof_start
@@ -166,7 +176,8 @@ def main():
         out.update({"steps": a.steps, "train_examples": len(feats), "train_seconds": seconds,
                     "train_examples_per_s": a.steps * a.batch_size / seconds,
                     "mean_padded_length": tokens / (a.steps * a.batch_size),
-                    "mean_real_length": real / (a.steps * a.batch_size), "last_loss": loss.item()})
+                    "mean_real_length": real / (a.steps * a.batch_size), "last_loss": loss.item(),
+                    "phase_ms_per_step": {k: 1e3 * x / a.steps for k, x in phases.items()}})
 
     if not a.no_eval:
         model.eval()

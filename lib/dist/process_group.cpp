@@ -11,6 +11,7 @@
 #endif
 
 #include "core/error.h"
+#include "core/torch_compat.h"
 #include "core/log.h"
 
 namespace lth::dist {
@@ -37,7 +38,7 @@ bool is_loopback(const std::string& host) { return host == "localhost" || host.r
 
 class C10dGroup : public train::Dist {
  public:
-  C10dGroup(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroup> group, int rank, int world,
+  C10dGroup(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<compat::C10dBackend> group, int rank, int world,
             std::string backend, bool cuda_only)
       : store_(std::move(store)), group_(std::move(group)), rank_(rank), world_(world), backend_(std::move(backend)),
         cuda_only_(cuda_only) {}
@@ -115,7 +116,7 @@ class C10dGroup : public train::Dist {
 
  private:
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<compat::C10dBackend> group_;
   int rank_, world_;
   std::string backend_;
   bool cuda_only_;
@@ -170,7 +171,7 @@ std::shared_ptr<train::Dist> init_process_group(const DistOptions& options, std:
   const auto timeout = std::chrono::milliseconds(1000LL * options.timeout_seconds);
   log::info("dist", "rank {}/{}: rendezvous at {}:{} ({})", rank, world, host, port, backend);
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<compat::C10dBackend> group;
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(port);

@@ -7,13 +7,13 @@
 #include <fstream>
 #include <sstream>
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "core/file.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/step.h"
+#include "core/torch_compat.h"
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "train/adamw.h"
@@ -238,21 +238,21 @@ void with_precision(const std::string& precision, const std::function<void()>& f
     return;
   }
   LTH_CHECK(precision == "bf16", UsageError, "--precision must be fp32 or bf16, got '{}'", precision);
-  const bool was = at::autocast::is_cpu_enabled();
-  const auto dtype = at::autocast::get_autocast_cpu_dtype();
-  at::autocast::set_cpu_enabled(true);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  const bool was = compat::cpu_autocast_enabled();
+  const auto dtype = compat::cpu_autocast_dtype();
+  compat::set_cpu_autocast_enabled(true);
+  compat::set_cpu_autocast_dtype(at::kBFloat16);
   try {
     fn();
   } catch (...) {
     at::autocast::clear_cache();
-    at::autocast::set_cpu_enabled(was);
-    at::autocast::set_autocast_cpu_dtype(dtype);
+    compat::set_cpu_autocast_enabled(was);
+    compat::set_cpu_autocast_dtype(dtype);
     throw;
   }
   at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(was);
-  at::autocast::set_autocast_cpu_dtype(dtype);
+  compat::set_cpu_autocast_enabled(was);
+  compat::set_cpu_autocast_dtype(dtype);
 }
 
 TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,

@@ -1,0 +1,54 @@
+// The few LibTorch APIs that differ between Debian's libtorch-dev 1.13 and the 2.x of PyPI's torch
+// wheel (README "Building"), each behind one name. Everything else is written once against the API
+// both versions share. Include it only from .cpp files.
+#pragma once
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+namespace c10d {
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
+namespace lth::compat {
+
+// CPU autocast state. 2.x keys it by device type (the 1.13 spellings are deprecated there).
+inline bool cpu_autocast_enabled() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::is_autocast_enabled(at::kCPU);
+#else
+  return at::autocast::is_cpu_enabled();
+#endif
+}
+inline void set_cpu_autocast_enabled(bool on) {
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_enabled(at::kCPU, on);
+#else
+  at::autocast::set_cpu_enabled(on);
+#endif
+}
+inline at::ScalarType cpu_autocast_dtype() {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::autocast::get_autocast_dtype(at::kCPU);
+#else
+  return at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+inline void set_cpu_autocast_dtype(at::ScalarType dtype) {
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_dtype(at::kCPU, dtype);
+#else
+  at::autocast::set_autocast_cpu_dtype(dtype);
+#endif
+}
+
+// What ProcessGroupGloo / ProcessGroupNCCL derive from, and so what runs the collectives: 2.x split
+// c10d::Backend out of c10d::ProcessGroup (which now only dispatches to backends).
+#if TORCH_VERSION_MAJOR >= 2
+using C10dBackend = c10d::Backend;
+#else
+using C10dBackend = c10d::ProcessGroup;
+#endif
+
+}  // namespace lth::compat
