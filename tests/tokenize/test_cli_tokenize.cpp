@@ -21,10 +21,7 @@ bool have_lth() {
 
 TEST_SUITE("tokenize") {
   TEST_CASE("lth tokenize prints tokens, ids and code point offsets") {
-    if (!have_lth()) {
-      MESSAGE("lth binary not built: skipped");
-      return;
-    }
+    REQUIRE_MESSAGE(have_lth(), "the lth binary is not built (LTH_BINARY)");
     const std::string vocab = quote(lth::testing::vocab_path("bert-base-uncased"));
     auto r = lth::testing::run_lth("tokenize --vocab " + vocab + " --text " + quote("Caf\xC3\xA9 a[MASK]b") + " --pair " +
                                    quote("\xE4\xB8\xAD x") + " --max-length 12 --pad-to-max-length");
@@ -51,10 +48,7 @@ TEST_SUITE("tokenize") {
   }
 
   TEST_CASE("lth tokenize: bad input is exit 1, bad flags exit 2") {
-    if (!have_lth()) {
-      MESSAGE("lth binary not built: skipped");
-      return;
-    }
+    REQUIRE_MESSAGE(have_lth(), "the lth binary is not built (LTH_BINARY)");
     const std::string vocab = quote(lth::testing::vocab_path("bert-base-uncased"));
     lth::testing::TempDir dir("cli-tok-err");
     std::ofstream(dir.file("bad.jsonl")) << R"({"text": "ok"})" << "\n" << R"({"text": "oops)" << "\n";

@@ -1,4 +1,4 @@
-// Collation with dynamic padding, epoch order, and Step parsing.
+// Collation with dynamic padding, epoch order, sharding a batch over ranks, and Step parsing.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/step.h"
 #include "train/data.h"
+#include "train/dist.h"
 
 using lth::train::Batch;
 using lth::train::Feature;
@@ -122,6 +123,118 @@ TEST_SUITE("train.data") {
     std::multiset<int64_t> seen;
     for (const auto& b : sorted) seen.insert(b.begin(), b.end());
     CHECK(seen == std::multiset<int64_t>{0, 1, 2, 3, 4});
+    // Longest first (lengths 9, 6, 4, 3, 1), so the largest batch is met first.
+    CHECK(sorted == std::vector<std::vector<int64_t>>{{1, 3}, {0, 4}, {2}});
+    // Equal lengths keep their input order (stable).
+    const auto tied = lth::train::eval_batches(features_of_lengths({2, 5, 2, 5, 7}), 2, true);
+    CHECK(tied == std::vector<std::vector<int64_t>>{{4, 1}, {3, 0}, {2}});
+  }
+}
+
+namespace {
+
+// A Dist that only knows its rank and world size (shard_batch needs nothing else).
+class FakeDist : public lth::train::Dist {
+ public:
+  FakeDist(int rank, int world) : rank_(rank), world_(world) {}
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::string backend() const override { return "fake"; }
+  void broadcast(at::Tensor&, int) override { FAIL("no collectives here"); }
+  void all_reduce_sum(std::vector<at::Tensor>&) override { FAIL("no collectives here"); }
+  std::vector<at::Tensor> all_gather(const at::Tensor&) override { FAIL("no collectives here"); return {}; }
+  void barrier() override { FAIL("no collectives here"); }
+
+ private:
+  int rank_, world_;
+};
+
+// Shards `global` over `world` ranks; checks that the slices are contiguous blocks that put the
+// batch back together in order, and returns each rank's (rows, loss factor).
+std::vector<std::pair<int64_t, double>> shard_all(const Batch& global, LabelKind kind, int world) {
+  std::vector<std::pair<int64_t, double>> out;
+  std::vector<at::Tensor> ids, labels;
+  std::vector<int64_t> indices;
+  for (int r = 0; r < world; ++r) {
+    Batch b = global;
+    const double factor = lth::train::shard_batch(b, kind, FakeDist(r, world));
+    const int64_t n = b.input_ids.size(0);
+    CHECK(b.attention_mask.size(0) == n);
+    CHECK(b.token_type_ids.size(0) == n);
+    CHECK(b.labels.size(0) == n);
+    if (global.end_labels.defined()) CHECK(b.end_labels.size(0) == n);
+    CHECK(static_cast<int64_t>(b.indices.size()) == n);
+    ids.push_back(b.input_ids);
+    labels.push_back(b.labels);
+    indices.insert(indices.end(), b.indices.begin(), b.indices.end());
+    out.emplace_back(n, factor);
+  }
+  CHECK(torch::equal(torch::cat(ids), global.input_ids));
+  CHECK(torch::equal(torch::cat(labels), global.labels));
+  CHECK(indices == global.indices);
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("train.dist") {
+  TEST_CASE("shard_batch: odd batch sizes over 3 ranks, an empty rank, a partial last batch") {
+    // n rows over w ranks: rank r takes [n r / w, n (r+1) / w); its loss factor is rows * w / n, so
+    // that the mean over ranks of factor x (rank's mean loss) is the global batch's mean loss.
+    std::vector<int64_t> all(7);
+    std::iota(all.begin(), all.end(), 0);
+    const auto features = features_of_lengths({3, 7, 5, 2, 4, 6, 1});
+    const Batch seven = lth::train::collate(features, all, LabelKind::kClass, 0);
+    auto s = shard_all(seven, LabelKind::kClass, 3);
+    REQUIRE(s.size() == 3);
+    CHECK(s[0].first == 2);
+    CHECK(s[1].first == 2);
+    CHECK(s[2].first == 3);
+    CHECK(s[0].second == doctest::Approx(6.0 / 7).epsilon(1e-15));
+    CHECK(s[1].second == doctest::Approx(6.0 / 7).epsilon(1e-15));
+    CHECK(s[2].second == doctest::Approx(9.0 / 7).epsilon(1e-15));
+    // 2 rows over 3 ranks: rank 0 holds none (factor 0: it skips the forward pass).
+    const Batch two = lth::train::collate(features, {5, 6}, LabelKind::kClass, 0);
+    s = shard_all(two, LabelKind::kClass, 3);
+    CHECK(s[0].first == 0);
+    CHECK(s[0].second == 0.0);
+    CHECK(s[1].first == 1);
+    CHECK(s[1].second == doctest::Approx(1.5).epsilon(1e-15));
+    CHECK(s[2].first == 1);
+    CHECK(s[2].second == doctest::Approx(1.5).epsilon(1e-15));
+    // The partial last batch of an epoch (5 of 16 examples left) over 2 ranks: 2 and 3 rows.
+    const Batch last = lth::train::collate(features, {2, 3, 4, 5, 6}, LabelKind::kSpan, 0);
+    s = shard_all(last, LabelKind::kSpan, 2);
+    CHECK(s[0].first == 2);
+    CHECK(s[0].second == doctest::Approx(0.8).epsilon(1e-15));
+    CHECK(s[1].first == 3);
+    CHECK(s[1].second == doctest::Approx(1.2).epsilon(1e-15));
+    // One rank: the whole batch, factor 1.
+    s = shard_all(seven, LabelKind::kClass, 1);
+    CHECK(s[0].first == 7);
+    CHECK(s[0].second == 1.0);
+  }
+
+  TEST_CASE("shard_batch: per-token labels weigh ranks by their labelled tokens") {
+    std::vector<int64_t> all(5);
+    std::iota(all.begin(), all.end(), 0);
+    Batch b = lth::train::collate(features_of_lengths({3, 7, 5, 2, 4}), all, LabelKind::kPerToken, 0);
+    // Labelled tokens per row, by hand: padding is -100; also unlabel row 3 completely.
+    b.labels.index_put_({3}, -100);
+    const auto per_row = b.labels.ne(-100).sum(1);
+    const std::vector<int64_t> want_rows = {3, 7, 5, 0, 4};
+    for (int64_t r = 0; r < 5; ++r) CHECK(per_row[r].item<int64_t>() == want_rows[static_cast<std::size_t>(r)]);
+    // 3 ranks: rows [0,1) [1,3) [3,5) hold 3, 12 and 4 of the 19 labelled tokens.
+    const auto s = shard_all(b, LabelKind::kPerToken, 3);
+    CHECK(s[0].first == 1);
+    CHECK(s[1].first == 2);
+    CHECK(s[2].first == 2);
+    CHECK(s[0].second == doctest::Approx(3.0 * 3 / 19).epsilon(1e-15));
+    CHECK(s[1].second == doctest::Approx(12.0 * 3 / 19).epsilon(1e-15));
+    CHECK(s[2].second == doctest::Approx(4.0 * 3 / 19).epsilon(1e-15));
+    double sum = 0;
+    for (const auto& [rows, f] : s) sum += f;
+    CHECK(sum == doctest::Approx(3.0).epsilon(1e-15));  // factors average to 1
   }
 }
 

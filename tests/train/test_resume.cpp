@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include <torch/torch.h>
@@ -21,13 +22,24 @@ namespace lt = lth::testing;
 
 namespace {
 
+// A dev file of SST-2's first 48 examples: evaluating after every step stays cheap.
+std::string tiny_dev(const lt::TempDir& tmp) {
+  const std::string path = tmp.file("dev-48.tsv");
+  std::istringstream in(lth::read_file(lt::shared_dir() + "/data/glue/SST-2/dev.tsv"));
+  std::string out, line;
+  for (int i = 0; i < 49 && std::getline(in, line); ++i) out += line + "\n";
+  lth::write_file_atomic(path, out);
+  return path;
+}
+
 // The same short fine-tuning command for every run, differing only in --out. Evaluating after
-// every step makes the run long enough (~1 s) to be stopped between its checkpoints.
-std::vector<std::string> finetune_args(const std::string& out) {
+// every step (on a tiny dev file) keeps each step long enough for the run to be stopped between its
+// checkpoints (every 3 steps of 24). fp32: the runs are compared bit for bit.
+std::vector<std::string> finetune_args(const std::string& out, const std::string& dev) {
   return {"finetune", "--model", lt::shared_dir() + "/fixtures/hf-bert/model", "--task", "glue/sst2", "--data",
-          lt::shared_dir() + "/data/glue/SST-2", "--max-length", "64", "--max-train-examples", "64",
-          "--batch-size", "8", "--lr", "1e-3", "--weight-decay", "0.01", "--steps", "10", "--save-every", "3it",
-          "--eval-every", "1it", "--threads", "1", "--out", out};
+          lt::shared_dir() + "/data/glue/SST-2", "--dev", dev, "--max-length", "64", "--max-train-examples", "64",
+          "--batch-size", "8", "--lr", "1e-3", "--weight-decay", "0.01", "--steps", "24", "--save-every", "3it",
+          "--eval-every", "1it", "--threads", "1", "--precision", "fp32", "--out", out};
 }
 
 // Starts lth with `args` (stdout/stderr to files in `log_dir`); returns the child's pid.
@@ -78,9 +90,9 @@ bool wait_for_file(const std::string& path, pid_t pid) {
   return false;
 }
 
-lt::RunResult run_to_end(const std::string& out) {
+lt::RunResult run_to_end(const std::string& out, const std::string& dev) {
   std::string args;
-  for (const auto& a : finetune_args(out)) args += lt::quote(a) + " ";
+  for (const auto& a : finetune_args(out, dev)) args += lt::quote(a) + " ";
   return lt::run_lth(args);
 }
 
@@ -101,13 +113,14 @@ void check_same_weights(const std::string& a_dir, const std::string& b_dir) {
 TEST_SUITE("train.resume") {
   TEST_CASE("kill -9 after a checkpoint, run again: the same weights as an uninterrupted run; SIGINT too") {
     lt::TempDir tmp("resume");
+    const std::string dev = tiny_dev(tmp);
     const std::string straight = tmp.file("straight");
-    auto r = run_to_end(straight);
+    auto r = run_to_end(straight, dev);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
 
     {  // SIGKILL
       const std::string killed = tmp.file("killed");
-      const pid_t pid = spawn_lth(finetune_args(killed), tmp.path());
+      const pid_t pid = spawn_lth(finetune_args(killed, dev), tmp.path());
       const bool appeared = wait_for_file(killed + "/checkpoint/state.safetensors", pid);
       if (appeared) ::kill(pid, SIGKILL);
       const Exit e = wait_for(pid);
@@ -116,7 +129,7 @@ TEST_SUITE("train.resume") {
       REQUIRE_FALSE(lth::path_exists(killed + "/result.json"));  // it really stopped midway
       CHECK(lth::path_exists(killed + "/checkpoint/state.safetensors"));
 
-      r = run_to_end(killed);
+      r = run_to_end(killed, dev);
       REQUIRE_MESSAGE(r.exit_code == 0, r.err);
       CHECK_MESSAGE(r.err.find("resuming") != std::string::npos, r.err);
       CHECK_FALSE(lth::path_exists(killed + "/checkpoint"));
@@ -125,7 +138,7 @@ TEST_SUITE("train.resume") {
 
     {  // SIGINT, after which the run saves a checkpoint and says so
       const std::string stopped = tmp.file("stopped");
-      const pid_t pid = spawn_lth(finetune_args(stopped), tmp.path());
+      const pid_t pid = spawn_lth(finetune_args(stopped, dev), tmp.path());
       const bool appeared = wait_for_file(stopped + "/checkpoint/state.safetensors", pid);
       if (appeared) ::kill(pid, SIGINT);
       const Exit e = wait_for(pid);
@@ -136,7 +149,7 @@ TEST_SUITE("train.resume") {
       CHECK(lth::path_exists(stopped + "/checkpoint/state.safetensors"));
       CHECK_FALSE(lth::path_exists(stopped + "/result.json"));
 
-      r = run_to_end(stopped);
+      r = run_to_end(stopped, dev);
       REQUIRE_MESSAGE(r.exit_code == 0, r.err);
       CHECK_MESSAGE(r.err.find("resuming") != std::string::npos, r.err);
       check_same_weights(straight, stopped);
