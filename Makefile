@@ -39,7 +39,7 @@ test: build
 demo: build
 	LTH=$(BUILD_DIR)/lth scripts/demo
 
-# Our code with AddressSanitizer + UBSan (Debian's LibTorch, itself not instrumented itself is not instrumented), in its own build
+# Our code with AddressSanitizer + UBSan (Debian's LibTorch, itself not instrumented), in its own build
 # tree: the unit tests, with LeakSanitizer on and any UBSan finding fatal. tests/lsan.supp lists
 # the only leaks tolerated, each inside a third-party library.
 ASAN_BUILD_DIR ?= build-asan
