@@ -16,7 +16,8 @@
 #               lth eval, and the peer in file order); 0: training only
 #   PEER_ATTN   sdpa (default) or eager; PEER_FLAGS, LTH_FLAGS: more flags for each side
 #   THREADS (2), DATA (../shared/data/glue/SST-2), LTH (build/lth), PY (.venv/bin/python),
-#   OUT (a temp dir: keeps results.jsonl and the logs when set)
+#   OUT (a temp dir: keeps results.jsonl and the logs when set; with LTH_FLAGS=--profile the lth logs
+#   hold its phase shares and the peer's JSON its phase_ms_per_step, from the same runs)
 # Both sides run with OMP_WAIT_POLICY=PASSIVE (lth sets it for itself; the peer's libgomp spins
 # otherwise, which on a shared 2-core machine makes it ~10x slower).
 set -euo pipefail
@@ -63,11 +64,13 @@ for r in $(seq "$rounds"); do
       rate=$(sed -n 's/.*steps in .* (\([0-9.]*\) examples\/s).*/\1/p' "$out/lth.log")
       acc=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$out/lth.json")
       record lth "$mode" "$prec" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
+      cp "$out/lth.log" "$out/lth-train-$r-$prec-$mode.log"
       /usr/bin/time -v -o "$out/time.txt" "$py" "$here/finetune.py" --model "$model" --data "$data" \
         --train "$train" --steps "$steps" --batch-size 32 --max-length 128 --lr 2e-5 --threads "$threads" \
         --precision "$prec" --padding "$pmode" --attn "$attn" ${PEER_FLAGS:-} >"$out/peer.json" 2>"$out/peer.log"
       read -r rate acc < <("$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["train_examples_per_s"], j["dev_accuracy"])' "$out/peer.json")
       record peer "$mode" "$prec" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
+      cp "$out/peer.json" "$out/peer-train-$r-$prec-$mode.json"
       echo "round $r $prec $mode done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
     done
     if [ "${EVAL:-1}" = 1 ]; then
