@@ -28,17 +28,20 @@ struct ImpOptions {
   std::string rewind = "init";
   std::vector<std::string> baselines;
   std::vector<std::string> include, exclude;
+  bool prune_new_params = false;
 
   nlohmann::json to_json() const {
     return {{"levels", levels}, {"rate", rate}, {"schedule", schedule}, {"target_sparsity", target_sparsity},
             {"strategy", strategy}, {"rewind", rewind}, {"baselines", baselines}, {"prune", include},
-            {"exclude", exclude}};
+            {"exclude", exclude}, {"prune_new_params", prune_new_params}};
   }
 };
 
 // Keys that do not change what a run computes are left out of its identity.
 nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json& defaults) {
-  static const std::set<std::string> kIgnored = {"out", "threads", "device", "save_every", "eval_every", "save_models"};
+  // prune_new_params: run_lottery hashes what it changes (tasks/lottery.cpp), only where it changes it.
+  static const std::set<std::string> kIgnored = {"out",        "threads",     "device",          "save_every",
+                                                 "eval_every", "save_models", "prune_new_params"};
   nlohmann::json out = nlohmann::json::object();
   for (auto it = resolved.begin(); it != resolved.end(); ++it) {
     if (kIgnored.count(it.key())) continue;
@@ -67,6 +70,7 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
   lc.imp.baselines = imp_options.baselines;
   lc.include = imp_options.include;
   lc.exclude = imp_options.exclude;
+  lc.imp.prune_new_params = imp_options.prune_new_params;
   LTH_CHECK(imp_options.levels >= 0, UsageError, "--levels must be >= 0");
   prune::pruned_at_level(1, 1, imp_options.rate, lc.imp.schedule);  // validates --rate
   lc.resolved = cfg.to_json();
@@ -87,7 +91,8 @@ void add_prune_command(CLI::App& app) {
       "(by magnitude over all prunable matrices at once with --strategy global), rewinds the kept weights to "
       "the pretrained ones (--rewind init) or to a point of level-0 training (--rewind 500it), re-draws the "
       "task head from --seed, and fine-tunes again. Prunable by default: Q, K, V, attention-output, "
-      "intermediate and output weights of every layer, and the pooler (Chen et al. 2020). The run directory "
+      "intermediate and output weights of every layer, and the pooler (Chen et al. 2020), of those the checkpoint "
+      "holds (see --prune-new-params). The run directory "
       "(printed last) is named by a hash of the non-default settings; rerunning resumes.");
   auto resolve = add_training_options(*cmd, cfg);
   cmd->add_option("--levels", imp->levels, "Pruning levels after the dense level 0")->capture_default_str();
@@ -108,6 +113,9 @@ void add_prune_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--prune", imp->include, "Globs of parameters to prune (default: Chen et al.'s set)")->delimiter(',');
   cmd->add_option("--exclude", imp->exclude, "Globs of parameters never to prune")->delimiter(',');
+  cmd->add_flag("--prune-new-params", imp->prune_new_params,
+                "Also prune matrices of the prunable set that the checkpoint lacks (e.g. a pooler: random, not "
+                "pretrained, so magnitude ranking prunes them first); by default they stay dense");
   // The defaults of the paper's GLUE recipe: lr 2e-5, batch 32, length 128, 3 epochs, seed 57.
   const nlohmann::json defaults = [&] {
     nlohmann::json d = cfg->to_json();

@@ -1,5 +1,7 @@
 #include "tasks/lottery.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -40,12 +42,12 @@ void copy_encoder(model::Bert& model, const prune::NamedTensors& source, const s
   }
 }
 
-model::Bert load_for_task(const std::string& dir, Task& task, uint64_t seed) {
+model::Bert load_for_task(const std::string& dir, Task& task, uint64_t seed, model::LoadReport* report = nullptr) {
   torch::manual_seed(seed);  // the new head is drawn from the seed: the same head at every level
   model::LoadOptions options;
   options.head = task.head();
   if (!task.labels().empty()) options.labels = task.labels();
-  return model::load_pretrained(dir, options);
+  return model::load_pretrained(dir, options, report);
 }
 
 
@@ -87,26 +89,9 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
   topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
   auto task = make_task(cfg.task, topts, tok);
 
-  prune::ImpConfig imp = cfg.imp;
-  imp.task = cfg.task;
-  imp.metric = task->main_metric();
-  imp.config_hash = sha256_hex(cfg.hashed.dump()).substr(0, 10);
-  imp.seed = cfg.train.seed;
-  LotteryResult result;
-  result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, cfg.hashed);
-  imp.run_dir = result.run_dir;
-  train::Dist* dist = cfg.train.dist.get();
-  const bool writer = dist == nullptr || dist->is_main();
-  const int64_t world = dist ? dist->world_size() : 1;
-  if (writer) make_dirs(result.run_dir);
-  nlohmann::json config_json = cfg.resolved;
-  config_json["hash"] = imp.config_hash;
-  config_json["hashed"] = cfg.hashed;
-  const std::string config_path = result.run_dir + "/config.json";
-  if (writer && !path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
-
   // θ0: the pretrained encoder (the head of a level is re-drawn from the seed, see load_for_task).
-  model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed);
+  model::LoadReport load_report;
+  model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed, &load_report);
   prune::NamedTensors theta0;
   for (auto& [name, t] : parameters_of(theta0_model)) theta0[name] = t.detach().clone();
   std::vector<std::string> names;
@@ -115,8 +100,48 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     names.push_back(name);
     dims.push_back(t.dim());
   }
-  const auto prunable = prune::prunable_names(names, dims, cfg.include, cfg.exclude);
+  auto prunable = prune::prunable_names(names, dims, cfg.include, cfg.exclude);
+  // Matrices of the prunable set that the checkpoint lacks (a pooler, a new head) are random, not
+  // pretrained: ranked by magnitude against pretrained weights they would be pruned first. They stay
+  // dense unless --prune-new-params. Where that changes the result (θ0 lacks one), it is part of the
+  // run's identity; where it does not, the run hash is what it was before this default existed.
+  prune::ImpConfig imp = cfg.imp;
+  nlohmann::json hashed = cfg.hashed;
+  for (const auto& name : load_report.new_parameters) {
+    if (std::find(prunable.begin(), prunable.end(), name) != prunable.end()) imp.new_parameters.push_back(name);
+  }
+  std::sort(imp.new_parameters.begin(), imp.new_parameters.end());
+  if (!imp.new_parameters.empty() && !imp.prune_new_params) {
+    for (const auto& name : imp.new_parameters) prunable.erase(std::find(prunable.begin(), prunable.end(), name));
+    LTH_CHECK(!prunable.empty(), UsageError,
+              "{}: every matrix of the prunable set is missing from the checkpoint ({}); --prune-new-params prunes them",
+              cfg.model, fmt::join(imp.new_parameters, ", "));
+    hashed["unpruned_new_parameters"] = imp.new_parameters;
+    log::info("prune", "not pruning {}: not in {} (initialised at load, not pretrained; --prune-new-params prunes them)",
+              fmt::join(imp.new_parameters, ", "), cfg.model);
+  } else if (!imp.new_parameters.empty()) {
+    log::warn("prune", "pruning {} although {} lacks them (random, not pretrained: magnitude ranking prunes them first)",
+              fmt::join(imp.new_parameters, ", "), cfg.model);
+  }
   imp.fingerprint = prune::fingerprint(theta0, prunable);
+
+  imp.task = cfg.task;
+  imp.metric = task->main_metric();
+  imp.config_hash = sha256_hex(hashed.dump()).substr(0, 10);
+  imp.seed = cfg.train.seed;
+  LotteryResult result;
+  result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, hashed);
+  imp.run_dir = result.run_dir;
+  train::Dist* dist = cfg.train.dist.get();
+  const bool writer = dist == nullptr || dist->is_main();
+  const int64_t world = dist ? dist->world_size() : 1;
+  if (writer) make_dirs(result.run_dir);
+  nlohmann::json config_json = cfg.resolved;
+  config_json["hash"] = imp.config_hash;
+  config_json["hashed"] = hashed;
+  config_json["new_parameters"] = imp.new_parameters;
+  const std::string config_path = result.run_dir + "/config.json";
+  if (writer && !path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
 
   const auto features = task->train_features();
   log::info("prune", "{} on {}: {} training examples, {} prunable matrices, run {}", cfg.model, cfg.task,

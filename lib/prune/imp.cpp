@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "prune/matching.h"
 
 namespace lth::prune {
 namespace {
@@ -72,6 +73,10 @@ Mask level_mask(const std::string& dir, const ImpConfig& config, int level, cons
   m.metadata["level"] = std::to_string(level);
   m.metadata["strategy"] = strategy_name(config.strategy);
   m.metadata["config_hash"] = config.config_hash;
+  if (!config.new_parameters.empty()) {
+    m.metadata[config.prune_new_params ? "pruned_new_parameters" : "unpruned_new_parameters"] =
+        fmt::format("{}", fmt::join(config.new_parameters, ","));
+  }
   save_mask(path, m);
   nlohmann::json stats = m.stats();
   stats["level"] = level;
@@ -187,6 +192,8 @@ nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, cons
                             {"schedule", schedule_name(config.schedule)},
                             {"rewind", config.rewind},
                             {"dense", dense},
+                            {"new_parameters", config.new_parameters},
+                            {"prune_new_params", config.prune_new_params},
                             {"levels", levels},
                             {"baselines", baselines}};
   write_file_atomic(config.run_dir + "/summary.json", summary.dump(2) + "\n");
@@ -197,18 +204,25 @@ nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, cons
 std::string summary_table(const nlohmann::json& s) {
   std::ostringstream out;
   const double dense = s.value("dense", 0.0);
-  out << fmt::format("IMP on {} ({} {}, rewind {}), metric {}; matching = metric >= dense (one seed: the dense "
-                     "std is unknown, so this is the strict form; `lth report` over seeds uses mean - 1 std)\n\n",
+  out << fmt::format("IMP on {} ({} {}, rewind {}), metric {}; {} = metric >= dense. One run is one seed: "
+                     "Chen et al.'s {} (mean over seeds >= dense mean - dense std) is `lth report`'s, over seeds.\n",
                      s.value("task", ""), s.value("strategy", ""), s.value("schedule", ""), s.value("rewind", ""),
-                     s.value("metric", ""));
-  out << fmt::format("| {:<10} | {:>5} | {:>8} | {:>8} | {:>8} | {:>8} |\n", "branch", "level", "sparsity", "metric",
-                     "delta", "matching");
-  out << "|------------|-------|----------|----------|----------|----------|\n";
+                     s.value("metric", ""), kMatchingStrictLabel, kMatchingLabel);
+  if (s.contains("new_parameters") && s["new_parameters"].is_array() && !s["new_parameters"].empty()) {
+    out << (s.value("prune_new_params", false)
+                ? "Pruned although not in θ0 (--prune-new-params): "
+                : "Not pruned (not in θ0, the checkpoint: initialised at load, not pretrained): ")
+        << fmt::format("{}.\n", fmt::join(s["new_parameters"].get<std::vector<std::string>>(), ", "));
+  }
+  out << "\n";
+  out << fmt::format("| {:<10} | {:>5} | {:>8} | {:>8} | {:>8} | {:>17} |\n", "branch", "level", "sparsity", "metric",
+                     "delta", kMatchingStrictLabel);
+  out << "|------------|-------|----------|----------|----------|-------------------|\n";
   auto print = [&](const std::string& branch, const nlohmann::json& rows) {
     for (const auto& r : rows) {
       const double m = r.value("metric", 0.0);
-      out << fmt::format("| {:<10} | {:>5} | {:>7.2f}% | {:>8.4f} | {:>+8.4f} | {:>8} |\n", branch, r.value("level", 0),
-                         100.0 * r.value("sparsity", 0.0), m, m - dense, m >= dense ? "yes" : "no");
+      out << fmt::format("| {:<10} | {:>5} | {:>7.2f}% | {:>8.4f} | {:>+8.4f} | {:>17} |\n", branch, r.value("level", 0),
+                         100.0 * r.value("sparsity", 0.0), m, m - dense, is_matching_strict(m, dense) ? "yes" : "no");
     }
   };
   print("imp", s.at("levels"));

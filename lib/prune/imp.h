@@ -29,6 +29,10 @@ struct ImpConfig {
   std::string metric;             // the main metric (result.json "final")
   std::string config_hash;
   std::string fingerprint;        // of θ0's prunable tensors
+  // Matrices of the prunable set that θ0 lacks (initialised at load, not pretrained) and whether they
+  // are pruned all the same (--prune-new-params); recorded in summary.json and the mask metadata.
+  std::vector<std::string> new_parameters;
+  bool prune_new_params = false;
 };
 
 enum class LevelInit {
@@ -57,7 +61,8 @@ using TrainLevelFn = std::function<LevelOutcome(const LevelSpec&)>;
 nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, const std::vector<std::string>& prunable,
                        const TrainLevelFn& train_level);
 
-// The summary as an aligned text table (level, sparsity, metric, Δ vs dense, matching).
+// The summary as an aligned text table (level, sparsity, metric, Δ vs dense, "matching (strict)":
+// one run has one seed, so Chen et al.'s matching, which needs the dense std, is `lth report`'s).
 std::string summary_table(const nlohmann::json& summary);
 
 }  // namespace lth::prune

@@ -79,9 +79,10 @@ std::string matching_cell(const LevelRow& r, const Stat& dense) {
 void level_rows(std::string& o, const std::string& branch, const std::vector<LevelRow>& rows, const Stat& dense) {
   bool first = true;
   for (const LevelRow& r : rows) {
-    o += fmt::format("<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>\n",
+    o += fmt::format("<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td></tr>\n",
                      first ? " class=\"branch-start\"" : "", first ? escape(branch) : "", r.level, text::pct(r.sparsity),
-                     escape(text::stat(r.metric)), r.metric.n(), text::delta(r.delta), matching_cell(r, dense));
+                     escape(text::stat(r.metric)), r.metric.n(), text::delta(r.delta), matching_cell(r, dense),
+                     escape(text::matching_strict(r)));
     first = false;
   }
 }
@@ -89,14 +90,17 @@ void level_rows(std::string& o, const std::string& branch, const std::vector<Lev
 void summary_section(std::string& o, const Report& report) {
   o += "<section id=\"summary\">\n<h2>Summary</h2>\n";
   o += "<p class=\"note\">Metric: mean ± sample standard deviation over seeds (runs sharing <code>config.json</code> apart "
-       "from the seed). Matching (Chen et al. 2020): mean ≥ dense mean − dense std, which needs at least two dense seeds.</p>\n";
+       "from the seed). Matching (Chen et al. 2020): mean ≥ dense mean − dense std, which needs at least two dense seeds; "
+       "matching (strict): mean ≥ dense mean.</p>\n";
   for (size_t gi = 0; gi < report.groups.size(); ++gi) {
     const Group& g = report.groups[gi];
     o += fmt::format("<h3>{}</h3>\n<p class=\"note\">metric <code>{}</code> · seeds {} · dense {} ({} seed{})</p>\n", escape(g.label),
                      escape(g.metric.empty() ? "?" : g.metric), escape(text::seeds(g.seeds)), escape(text::stat(g.dense)),
                      g.dense.n(), g.dense.n() == 1 ? "" : "s");
+    if (const std::string note = text::new_parameters_note(g); !note.empty())
+      o += fmt::format("<p class=\"note\" id=\"new-params-g{}\">{}</p>\n", gi, escape(note));
     o += fmt::format("<table id=\"summary-g{}\"><thead><tr><th>branch</th><th>level</th><th>sparsity</th><th>{}</th><th>seeds</th>"
-                     "<th>Δ vs dense</th><th>matching</th></tr></thead><tbody>\n",
+                     "<th>Δ vs dense</th><th>matching</th><th>matching (strict)</th></tr></thead><tbody>\n",
                      gi, escape(g.metric.empty() ? "metric" : g.metric));
     level_rows(o, "IMP", g.levels, g.dense);
     for (const auto& [name, rows] : g.baselines) level_rows(o, name, rows, g.dense);

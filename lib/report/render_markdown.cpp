@@ -21,8 +21,9 @@ std::string cell(std::string s) {
 
 void level_rows(std::string& o, const std::string& branch, const std::vector<LevelRow>& rows, const Stat& dense) {
   for (const LevelRow& r : rows) {
-    o += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", cell(branch), r.level, text::pct(r.sparsity), text::stat(r.metric),
-                     r.metric.n(), text::delta(r.delta), text::matching(r, dense));
+    o += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", cell(branch), r.level, text::pct(r.sparsity),
+                     text::stat(r.metric), r.metric.n(), text::delta(r.delta), text::matching(r, dense),
+                     text::matching_strict(r));
   }
 }
 
@@ -37,12 +38,14 @@ std::string render_markdown(const Report& report) {
 
   o += "## Summary\n\n";
   o += "Metric: mean ± sample standard deviation over seeds. Matching (Chen et al. 2020): mean ≥ dense mean − dense std; "
-       "it needs at least two seeds of the dense model.\n\n";
+       "it needs at least two seeds of the dense model. Matching (strict): mean ≥ dense mean.\n\n";
   for (const Group& g : report.groups) {
     o += fmt::format("### {}\n\n", cell(g.label));
     o += fmt::format("Metric `{}`; seeds {}; dense {} ({} seed(s)).\n\n", g.metric.empty() ? "?" : g.metric, text::seeds(g.seeds),
                      text::stat(g.dense), g.dense.n());
-    o += fmt::format("| branch | level | sparsity | {} | seeds | Δ vs dense | matching |\n|---|---:|---:|---:|---:|---:|---|\n",
+    if (const std::string note = text::new_parameters_note(g); !note.empty()) o += cell(note) + "\n\n";
+    o += fmt::format("| branch | level | sparsity | {} | seeds | Δ vs dense | matching | matching (strict) |\n"
+                     "|---|---:|---:|---:|---:|---:|---|---|\n",
                      g.metric.empty() ? "metric" : cell(g.metric));
     level_rows(o, "IMP", g.levels, g.dense);
     for (const auto& [name, rows] : g.baselines) level_rows(o, name, rows, g.dense);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "prune/matching.h"
 
 namespace lth::report {
 namespace fs = std::filesystem;
@@ -77,7 +78,10 @@ LevelRow make_row(int level, const std::vector<double>& sparsities, std::vector<
   if (!sparsities.empty()) row.sparsity = make_stat(sparsities).mean;
   row.metric = make_stat(std::move(metrics));
   if (row.metric.n() > 0 && dense.n() > 0) row.delta = row.metric.mean - dense.mean;
-  if (row.metric.n() > 0 && dense.std) row.matching = row.metric.mean >= dense.mean - *dense.std;
+  if (row.metric.n() > 0 && dense.n() > 0) {
+    row.matching = prune::is_matching(row.metric.mean, dense.mean, dense.std);
+    row.matching_strict = prune::is_matching_strict(row.metric.mean, dense.mean);
+  }
   return row;
 }
 
@@ -113,6 +117,9 @@ Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
     g.config_hashes.push_back(r->config_hash);
     if (r->dense) dense.push_back(*r->dense);
     trunks.push_back(&r->trunk);
+    auto& list = r->prune_new_params ? g.new_pruned : g.new_excluded;
+    for (const auto& n : r->new_parameters)
+      if (std::find(list.begin(), list.end(), n) == list.end()) list.push_back(n);
     for (const auto& [name, b] : r->baselines) baseline_names.insert(name);
     if (r->metric != g.metric) {
       problems.add(fmt::format("{}: metric \"{}\" differs from \"{}\" of {}", r->path, r->metric, g.metric, runs.front()->path));
@@ -291,7 +298,8 @@ Json rows_json(const std::vector<LevelRow>& rows) {
                        {"sparsity", r.sparsity},
                        {"metric", stat_json(r.metric)},
                        {"delta", opt(r.delta)},
-                       {"matching", opt(r.matching)}});
+                       {"matching", opt(r.matching)},
+                       {"matching_strict", opt(r.matching_strict)}});
   }
   return out;
 }
@@ -427,6 +435,8 @@ std::string render_json(const Report& report) {
     Json baselines = Json::object();
     for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
     gj["baselines"] = baselines;
+    gj["new_excluded"] = g.new_excluded;
+    gj["new_pruned"] = g.new_pruned;
     const auto sparsest = sparsest_matching_level(g);
     gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
     Json matrices = Json::array();

@@ -31,7 +31,8 @@ struct LevelRow {
   double sparsity = 0.0;
   Stat metric;                  // empty when no run of the group has a metric at this level
   std::optional<double> delta;  // metric mean - dense mean
-  std::optional<bool> matching; // nullopt when dense has < 2 seeds or the level has no metric
+  std::optional<bool> matching; // prune::is_matching; nullopt when dense has < 2 seeds or the level has no metric
+  std::optional<bool> matching_strict;  // prune::is_matching_strict (mean >= dense mean); nullopt without scores
 };
 
 // The six prunable matrices of a BERT layer, in display order.
@@ -84,6 +85,10 @@ struct Group {
   std::map<std::string, std::vector<LevelRow>> baselines;
   std::vector<LevelMatrices> matrices;
   std::vector<OverlapRow> overlap;
+  // Matrices of the prunable set that θ0 lacks (initialised at load, not pretrained), over the runs:
+  // left unpruned by default, pruned in the runs made with --prune-new-params (`new_pruned`).
+  std::vector<std::string> new_excluded;
+  std::vector<std::string> new_pruned;
 };
 
 // The headline of a group: the sparsest pruned IMP level (level > 0) whose metric matches the dense

@@ -52,7 +52,10 @@ std::optional<Json> read_object(const std::string& path, Problems& problems) {
   }
 }
 
-// Removes the keys that differ between seeds of one experiment, recursively for seed/out.
+// Removes the keys that differ between seeds of one experiment, recursively for seed/out. The list
+// of baselines does not change the trunk (they are branches trained after it), so seeds that ran
+// different baselines (e.g. reinit on one seed only) are one group; each baseline's rows average the
+// seeds that have it.
 void strip_seed(Json& j, bool top) {
   if (j.is_object()) {
     j.erase("seed");
@@ -60,6 +63,7 @@ void strip_seed(Json& j, bool top) {
     if (top) {
       j.erase("hash");
       j.erase("hashed");
+      j.erase("baselines");
     }
     for (auto& [key, value] : j.items()) strip_seed(value, false);
   } else if (j.is_array()) {
@@ -206,6 +210,11 @@ std::optional<RunData> load_run(const std::string& dir, Problems& problems) {
       if (auto h = string_or_empty(*summary, "config_hash"); !h.empty()) run.config_hash = h;
       if (summary->contains("seed") && (*summary)["seed"].is_number_integer()) run.seed = (*summary)["seed"].get<int64_t>();
       run.dense = number_or_null(*summary, "dense");
+      if (summary->contains("new_parameters") && (*summary)["new_parameters"].is_array()) {
+        for (const auto& n : (*summary)["new_parameters"])
+          if (n.is_string()) run.new_parameters.push_back(n.get<std::string>());
+      }
+      run.prune_new_params = summary->value("prune_new_params", false);
       if (summary->contains("levels")) merge_summary_levels((*summary)["levels"], run.trunk, dir + "/summary.json", problems);
       if (summary->contains("baselines") && (*summary)["baselines"].is_object()) {
         for (const auto& [name, list] : (*summary)["baselines"].items()) {

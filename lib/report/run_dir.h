@@ -48,6 +48,8 @@ struct RunData {
   std::optional<double> dense;
   BranchData trunk;
   std::map<std::string, BranchData> baselines;  // random, reinit, oneshot, standard, ...
+  std::vector<std::string> new_parameters;      // summary.json "new_parameters": prunable-set matrices θ0 lacks
+  bool prune_new_params = false;                // summary.json "prune_new_params": they were pruned all the same
 };
 
 // Reads one run directory. Returns nullopt (after adding a problem) when nothing in it is readable.

@@ -31,6 +31,30 @@ inline std::string matching(const LevelRow& row, const Stat& dense) {
   return "n/a (1 seed)";
 }
 
+// The strict form (mean >= dense mean): "yes", "no" or "—".
+inline std::string matching_strict(const LevelRow& row) {
+  return row.matching_strict ? (*row.matching_strict ? "yes" : "no") : "—";
+}
+
+// Which prunable-set matrices θ0 lacks and what was done with them ("" when θ0 holds them all).
+inline std::string new_parameters_note(const Group& g) {
+  auto list = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  };
+  std::string out;
+  if (!g.new_excluded.empty()) {
+    out += fmt::format("Not pruned: {} (not in θ0, the pretrained checkpoint: initialised at random when loaded, so "
+                       "global magnitude ranking against pretrained weights would prune them first; "
+                       "`lth prune --prune-new-params` includes them).", list(g.new_excluded));
+  }
+  if (!g.new_pruned.empty()) {
+    out += fmt::format("{}Pruned although not in θ0 (--prune-new-params): {}.", out.empty() ? "" : " ", list(g.new_pruned));
+  }
+  return out;
+}
+
 inline std::string seed(const std::optional<int64_t>& s) { return s ? std::to_string(*s) : "?"; }
 
 inline std::string seeds(const std::vector<std::optional<int64_t>>& list) {

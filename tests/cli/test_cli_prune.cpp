@@ -23,6 +23,7 @@
 
 #include "core/file.h"
 #include "io/safetensors.h"
+#include "prune/mask.h"
 #include "tests/cli/cli_testing.h"
 
 namespace fs = std::filesystem;
@@ -650,5 +651,78 @@ TEST_SUITE("cli") {
     CHECK_MESSAGE(r.exit_code == 0, r.err);
     lth::io::SafetensorsFile f(tmp.file("out.safetensors"));
     CHECK(f.entry("logits").shape == std::vector<int64_t>{1, 3});
+  }
+
+  // The embedded model (data/bert-tiny: 2 layers, hidden 128, intermediate 512) has no pooler: its
+  // pooler is drawn at load, so it is not pretrained. By default it is left out of the prunable set;
+  // with --prune-new-params it is ranked with the rest. Counts by hand: each layer holds
+  // 4 x 128x128 + 128x512 + 512x128 = 196608 prunable weights, 393216 for both; the pooler 128x128 =
+  // 16384 more (409600). --schedule linear --rate 0.1 prunes 10% and 20% of the ORIGINAL count:
+  // 39321.6 -> 39322 and 78643.2 -> 78643 (default); 40960 and 81920 (with the pooler).
+  TEST_CASE("lth prune: a pooler the checkpoint lacks is not pruned by default, is with --prune-new-params (linear 0.1)") {
+    const std::string model = lth::testing::source_dir() + "/data/bert-tiny";
+    REQUIRE(fs::exists(model + "/model.safetensors"));
+    lt::TempDir tmp("imp-new-params");
+    const std::string base = "prune --model " + quote(model) + " --threads 1 --max-train-examples 32 --steps 2 " +
+                             "--batch-size 16 --max-length 32 --lr 1e-3 --levels 2 --schedule linear --rate 0.1 " +
+                             "--no-save-models --precision fp32" + sst2() + " --out " + quote(tmp.file("runs"));
+    const std::string pooler = "bert.pooler.dense.weight";
+    struct Case {
+      std::string flag;
+      int64_t total;
+      int64_t pruned[3];
+      size_t tensors;
+    };
+    std::vector<std::string> dirs;
+    for (const Case& c : {Case{"", 393216, {0, 39322, 78643}, 12}, Case{" --prune-new-params", 409600, {0, 40960, 81920}, 13}}) {
+      CAPTURE(c.flag);
+      const auto r = lt::run_lth(base + c.flag);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      const std::string dir = last_line(r.out);
+      dirs.push_back(dir);
+      int64_t pooler_pruned_2 = -1;
+      for (int k = 0; k <= 2; ++k) {
+        CAPTURE(k);
+        const auto mask = load_mask_file(level(dir, k) + "/mask.safetensors");
+        CHECK(mask.size() == c.tensors);
+        int64_t total = 0;
+        for (const auto& [n, t] : mask) total += t.numel();
+        CHECK(total == c.total);
+        CHECK(pruned_of(mask) == c.pruned[k]);
+        if (mask.count(pooler)) pooler_pruned_2 = mask.at(pooler).numel() - mask.at(pooler).sum().item<int64_t>();
+      }
+      const auto summary = lth::read_json_file(dir + "/summary.json");
+      CHECK(summary["new_parameters"] == nlohmann::json::array({pooler}));
+      const auto mask_meta = lth::prune::load_mask(level(dir, 1) + "/mask.safetensors").metadata;
+      if (c.flag.empty()) {
+        CHECK(pooler_pruned_2 == -1);
+        CHECK(summary["prune_new_params"] == false);
+        CHECK(mask_meta.at("unpruned_new_parameters") == pooler);
+        CHECK(r.err.find("not pruning " + pooler) != std::string::npos);
+        CHECK(r.out.find("Not pruned (not in θ0") != std::string::npos);
+      } else {
+        // Random weights ranked against pretrained ones: far more than the 20% average goes.
+        CHECK(pooler_pruned_2 > 16384 / 2);
+        CHECK(summary["prune_new_params"] == true);
+        CHECK(mask_meta.at("pruned_new_parameters") == pooler);
+      }
+    }
+    CHECK(dirs[0] != dirs[1]);  // a different result, a different run
+    // The report names what was left out, and why.
+    const auto r = lt::run_lth("report " + quote(dirs[0]) + " --format md");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("Not pruned: " + pooler + " (not in θ0") != std::string::npos);
+  }
+
+  TEST_CASE("lth prune: where θ0 holds every prunable matrix, --prune-new-params changes neither the result nor the run") {
+    lt::TempDir tmp("imp-new-params-fixture");
+    const std::string cmd = "prune " + train_flags() + sst2() + " --levels 1 --rate 0.2 --lr 1e-3 --no-save-models --out " +
+                            quote(tmp.file("runs"));
+    const auto a = lt::run_lth(cmd);
+    REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    const auto b = lt::run_lth(cmd + " --prune-new-params");
+    REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+    CHECK(last_line(a.out) == last_line(b.out));
+    CHECK(lth::read_json_file(last_line(a.out) + "/summary.json")["new_parameters"].empty());
   }
 }

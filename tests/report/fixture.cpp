@@ -80,9 +80,10 @@ void write_run(const std::string& dir, const RunSpec& spec) {
     }
     baselines[name] = rows;
   }
-  write_file_atomic(dir + "/summary.json", Json{{"schema", 1}, {"task", spec.task}, {"metric", spec.metric}, {"seed", spec.seed},
-                                                {"config_hash", hash}, {"dense", dense}, {"levels", levels},
-                                                {"baselines", baselines}}.dump(2));
+  Json summary = {{"schema", 1},          {"task", spec.task},  {"metric", spec.metric},  {"seed", spec.seed},
+                  {"config_hash", hash},  {"dense", dense},     {"levels", levels},       {"baselines", baselines}};
+  for (const auto& [k, v] : spec.extra_summary.items()) summary[k] = v;
+  write_file_atomic(dir + "/summary.json", summary.dump(2));
 }
 
 std::vector<std::string> write_small_fixture(const std::string& root) {

@@ -25,6 +25,7 @@ struct RunSpec {
   std::vector<LevelSpec> levels;              // trunk, level 0 first
   std::map<std::string, std::vector<LevelSpec>> baselines;
   nlohmann::json extra_config = nlohmann::json::object();
+  nlohmann::json extra_summary = nlohmann::json::object();  // merged into summary.json
 };
 
 // The prunable BERT matrices of `layers` layers (Q, K, V, AO, I, O per layer) and the pooler.

@@ -84,6 +84,7 @@ TEST_CASE("golden JSON of the hand-computable fixture") {
     CHECK(l0["sparsity"].get<double>() == 0.0);
     CHECK(l0["delta"].get<double>() == doctest::Approx(0.0));
     CHECK(l0["matching"] == true);
+    CHECK(l0["matching_strict"] == true);
     const Json& l1 = row_at(a["levels"], 1);
     CHECK(l1["sparsity"].get<double>() == doctest::Approx(0.25));
     CHECK(l1["metric"]["mean"].get<double>() == doctest::Approx(0.81));
@@ -91,12 +92,14 @@ TEST_CASE("golden JSON of the hand-computable fixture") {
     CHECK(l1["metric"]["values"].size() == 3);
     CHECK(l1["delta"].get<double>() == doctest::Approx(-0.01));
     CHECK(l1["matching"] == true);  // 0.81 >= 0.82 - 0.02
+    CHECK(l1["matching_strict"] == false);  // 0.81 < 0.82
     const Json& l2 = row_at(a["levels"], 2);
     CHECK(l2["sparsity"].get<double>() == doctest::Approx(0.5));
     CHECK(l2["metric"]["mean"].get<double>() == doctest::Approx(0.79));
     CHECK(l2["metric"]["std"].get<double>() == doctest::Approx(0.01));
     CHECK(l2["delta"].get<double>() == doctest::Approx(-0.03));
     CHECK(l2["matching"] == false);  // 0.79 < 0.80
+    CHECK(l2["matching_strict"] == false);
   }
   SUBCASE("finding: the sparsest matching IMP level, and the baselines there") {
     CHECK(a["sparsest_matching_level"] == 1);  // level 1 (25%) matches, level 2 (50%) does not
@@ -195,13 +198,43 @@ TEST_CASE("Markdown has every section and says n/a for one seed") {
                         "### Ticket similarity", "## Transfer", "## Runs and warnings"}) {
     CHECK_MESSAGE(contains(md, h), h);
   }
-  CHECK(contains(md, "| IMP | 1 | 25.0% | 0.8100 ± 0.0100 | 3 | -0.0100 | yes |"));
-  CHECK(contains(md, "| IMP | 2 | 50.0% | 0.7900 ± 0.0100 | 3 | -0.0300 | no |"));
-  CHECK(contains(md, "| random | 1 | 25.0% | 0.7200 ± 0.0200 | 3 | -0.1000 | no |"));
-  CHECK(contains(md, "| IMP | 1 | 25.0% | 0.7100 | 1 | +0.0100 | n/a (1 seed) |"));
+  CHECK(contains(md, "| IMP | 1 | 25.0% | 0.8100 ± 0.0100 | 3 | -0.0100 | yes | no |"));
+  CHECK(contains(md, "| IMP | 2 | 50.0% | 0.7900 ± 0.0100 | 3 | -0.0300 | no | no |"));
+  CHECK(contains(md, "| random | 1 | 25.0% | 0.7200 ± 0.0200 | 3 | -0.1000 | no | no |"));
+  CHECK(contains(md, "| IMP | 1 | 25.0% | 0.7100 | 1 | +0.0100 | n/a (1 seed) | yes |"));
   CHECK(contains(md, "| 0 | 25.0% | 25.0% | 25.0% | 25.0% | 25.0% | 25.0% | 18 / 24 (75.0%) |"));
   CHECK(contains(md, "| pooler | 50.0% |"));
   CHECK(contains(md, "--format html"));
+}
+
+TEST_CASE("matrices θ0 lacks: the report says which were left unpruned, or pruned with --prune-new-params") {
+  TempDir tmp("report-new-params");
+  rt::RunSpec spec;
+  spec.names = rt::bert_names(1);
+  spec.names.pop_back();  // no pooler in the masks: it was left dense
+  spec.shapes.assign(spec.names.size(), {2, 2});
+  const std::vector<std::vector<uint8_t>> all(spec.names.size(), {1, 1, 1, 1}), half(spec.names.size(), {0, 1, 0, 1});
+  spec.levels = {{0, 0.8, all}, {1, 0.8, half}};
+  spec.extra_summary = {{"new_parameters", {"bert.pooler.dense.weight"}}, {"prune_new_params", false}};
+  rt::write_run(tmp.file("a"), spec);
+  auto report = lth::report::build_report({tmp.file("a")});
+  REQUIRE(report.groups.size() == 1);
+  CHECK(report.groups[0].new_excluded == std::vector<std::string>{"bert.pooler.dense.weight"});
+  CHECK(report.groups[0].new_pruned.empty());
+  const std::string md = lth::report::render_markdown(report);
+  CHECK(contains(md, "Not pruned: bert.pooler.dense.weight (not in θ0"));
+  CHECK(contains(lth::report::render_html(report), "id=\"new-params-g0\""));
+  const Json j = Json::parse(lth::report::render_json(report));
+  CHECK(j["groups"][0]["new_excluded"] == Json({"bert.pooler.dense.weight"}));
+  // The old behaviour, asked for: said so too.
+  spec.extra_summary["prune_new_params"] = true;
+  rt::write_run(tmp.file("b"), spec);
+  report = lth::report::build_report({tmp.file("b")});
+  CHECK(report.groups[0].new_pruned == std::vector<std::string>{"bert.pooler.dense.weight"});
+  CHECK(contains(lth::report::render_markdown(report), "Pruned although not in θ0 (--prune-new-params): bert.pooler.dense.weight."));
+  // θ0 held everything (the fixture): no note.
+  CHECK_FALSE(contains(lth::report::render_markdown(lth::report::build_report(rt::write_small_fixture(tmp.file("c")))),
+                       "not in θ0"));
 }
 
 TEST_CASE("HTML is one self-contained file with every section and plot") {
