@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/options.h"
 
 namespace lth {
 
@@ -25,6 +26,7 @@ int available_cores() {
 }
 
 int setup_threads(int threads) {
+  check_range("--threads", threads, threads_range());  // thousands of OpenMP threads stall the process
   const int n = threads > 0 ? threads : available_cores();
   at::set_num_threads(n);
   return at::get_num_threads();

@@ -199,6 +199,7 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
     const int64_t bs = phase.batch_size;
     const auto& data = *phase.data;
     const int64_t per_epoch = std::max<int64_t>(1, (static_cast<int64_t>(data.size()) + bs - 1) / bs);
+    // 0 (eval_every "0it"): evaluate only at the end of training.
     const int64_t eval_every = cfg.eval_every.empty() ? per_epoch : Step::parse(cfg.eval_every).resolve(per_epoch);
     train::AdamWOptions adam;
     adam.lr = phase.lr;
@@ -271,7 +272,7 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
         } else if (cfg.progress) {
           progress.update(steps);
         }
-        if (phase.task && steps % eval_every == 0 && steps != phase.total) {
+        if (phase.task && eval_every > 0 && steps % eval_every == 0 && steps != phase.total) {
           evaluate(steps, static_cast<double>(steps) / static_cast<double>(per_epoch));
         }
       }

@@ -12,6 +12,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/run_identity.h"
 #include "core/step.h"
 #include "core/torch_compat.h"
 #include "io/safetensors.h"
@@ -91,27 +92,48 @@ struct Checkpoint {
 
 std::string checkpoint_file(const std::string& run_dir) { return run_dir + "/checkpoint/state.safetensors"; }
 
+// The settings that change what training computes, saved in the checkpoint and result.json: a run
+// resumed (or skipped) with other settings is refused instead of silently mixing both.
+nlohmann::json train_identity(const TrainConfig& c, int64_t world) {
+  return {{"length", c.length}, {"lr", c.lr}, {"batch_size", c.batch_size}, {"warmup", c.warmup},
+          {"weight_decay", c.weight_decay}, {"max_grad_norm", c.max_grad_norm}, {"grad_accum", c.grad_accum},
+          {"seed", c.seed}, {"precision", c.precision}, {"group_by_length", c.group_by_length}, {"pad_to", c.pad_to},
+          {"world_size", world}};
+}
+
+void check_identity(const nlohmann::json& saved, const nlohmann::json& now, const std::string& path, const char* what) {
+  if (saved.is_null()) return;  // written before identities were saved
+  const auto diffs = identity_differences(saved, now);
+  if (diffs.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < diffs.size() && i < 4; ++i) list += (i ? ", " : "") + diffs[i];
+  if (diffs.size() > 4) list += fmt::format(", and {} more", diffs.size() - 4);
+  LTH_FAIL(Error, "{}: {} differs in {}; rerun with the same settings, or use another --out (or --force)", path, what, list);
+}
+
 // `rank_rngs`: with data parallelism, every rank's CPU generator state (rank order), so that a
 // resumed run draws the same dropout on every rank.
 void save_checkpoint(const std::string& run_dir, model::Bert& model, const AdamW& optimizer, const Checkpoint& c,
-                     const std::vector<at::Tensor>& rank_rngs = {}) {
+                     const nlohmann::json& identity, const std::vector<at::Tensor>& rank_rngs = {}) {
   make_dirs(run_dir + "/checkpoint");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, p] : named_parameters(model)) tensors.emplace_back("param." + name, p.detach().to(torch::kCPU));
   for (auto& [name, t] : optimizer.state()) tensors.emplace_back("optim." + name, t.to(torch::kCPU));
   tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   for (size_t r = 1; r < rank_rngs.size(); ++r) tensors.emplace_back("rng.cpu.rank" + std::to_string(r), rank_rngs[r]);
-  nlohmann::json meta = {{"steps", c.steps}, {"best", c.best}, {"best_metrics", c.best_metrics}};
+  nlohmann::json meta = {{"steps", c.steps}, {"best", c.best}, {"best_metrics", c.best_metrics}, {"identity", identity}};
   io::save_safetensors(checkpoint_file(run_dir), tensors, {{"lth_trainer", meta.dump()}});
 }
 
-bool load_checkpoint(const std::string& run_dir, model::Bert& model, AdamW& optimizer, Checkpoint& c) {
+bool load_checkpoint(const std::string& run_dir, model::Bert& model, AdamW& optimizer, Checkpoint& c,
+                     const nlohmann::json& identity) {
   const std::string path = checkpoint_file(run_dir);
   if (!path_exists(path)) return false;
   io::SafetensorsFile file(path);
   auto meta_it = file.metadata().find("lth_trainer");
   LTH_CHECK(meta_it != file.metadata().end(), IoError, "{}: not an lth training checkpoint", path);
   const auto meta = nlohmann::json::parse(meta_it->second);
+  check_identity(meta.value("identity", nlohmann::json()), identity, path, "the interrupted run saved here");
   c.steps = meta.at("steps").get<int64_t>();
   c.best = meta.at("best").get<double>();
   c.best_metrics = meta.at("best_metrics");
@@ -267,6 +289,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   if (dist) done = broadcast_string(*dist, writer && path_exists(result_path) ? read_file(result_path) : std::string());
   if (dist ? !done.empty() : path_exists(result_path)) {
     const auto saved = dist ? nlohmann::json::parse(done) : read_json_file(result_path);
+    check_identity(saved.value("identity", nlohmann::json()), train_identity(cfg, world), result_path, "the finished run");
     result.final_metrics = saved.value("final", nlohmann::json::object());
     result.best_metrics = saved.value("best", nlohmann::json::object());
     result.steps = saved.value("steps", int64_t{0});
@@ -286,6 +309,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   const int64_t steps_per_epoch = std::max<int64_t>(1, micro_per_epoch / cfg.grad_accum);
   const int64_t total = Step::parse(cfg.length).resolve(steps_per_epoch);
   const int64_t warmup = Step::parse(cfg.warmup).resolve(steps_per_epoch);
+  // 0 (eval_every "0it"): evaluate only at the end of training.
   const int64_t eval_every = cfg.eval_every.empty() ? steps_per_epoch : Step::parse(cfg.eval_every).resolve(steps_per_epoch);
   const int64_t save_every = Step::parse(cfg.save_every).resolve(steps_per_epoch);
   LTH_CHECK(total > 0, UsageError, "training length {} is zero steps", cfg.length);
@@ -301,7 +325,8 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
 
   Checkpoint ckpt;
   const std::string metrics_path = run_dir + "/metrics.jsonl";
-  bool resumed = writer && load_checkpoint(run_dir, model, optimizer, ckpt);
+  const nlohmann::json identity = train_identity(cfg, world);
+  bool resumed = writer && load_checkpoint(run_dir, model, optimizer, ckpt, identity);
   if (dist) resumed = sync_start(*dist, model, optimizer, ckpt, resumed, run_dir);
   if (resumed) {
     log::info("train", "resuming {} at step {}/{}", run_dir, ckpt.steps, total);
@@ -336,7 +361,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   auto checkpoint = [&] {
     std::vector<at::Tensor> rngs;
     if (dist) rngs = dist->all_gather(at::detail::getDefaultCPUGenerator().get_state());
-    if (writer) save_checkpoint(run_dir, model, optimizer, ckpt, rngs);
+    if (writer) save_checkpoint(run_dir, model, optimizer, ckpt, identity, rngs);
   };
 
   SignalGuard signals;
@@ -417,7 +442,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
         progress.update(steps);
       }
       clock.mark(PhaseClock::kData);  // metrics and progress output
-      if (steps % eval_every == 0 && steps != total) {
+      if (eval_every > 0 && steps % eval_every == 0 && steps != total) {
         evaluate(steps);
         clock.mark(PhaseClock::kEval);
       }
@@ -453,7 +478,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   if (!writer) return result;
   nlohmann::json saved = {{"final", result.final_metrics}, {"best", result.best_metrics}, {"steps", steps},
                           {"seconds", result.seconds}, {"examples_per_second", result.examples_per_second},
-                          {"resumed_from", start_steps}};
+                          {"resumed_from", start_steps}, {"identity", identity}};
   write_file_atomic(result_path, saved.dump(2) + "\n");
   std::error_code ec;
   fs::remove_all(run_dir + "/checkpoint", ec);
