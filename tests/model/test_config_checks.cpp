@@ -68,8 +68,8 @@ TEST_SUITE("model") {
       const char* phrase;
     };
     const std::vector<Case> cases = {
-        {"hidden_size", 32.5, "field 'hidden_size' must be an integer, got 32.5"},
-        {"num_hidden_layers", "2", "field 'num_hidden_layers' must be an integer"},
+        {"hidden_size", 32.5, "field 'hidden_size' has the wrong type: expected an integer, got 32.5"},
+        {"num_hidden_layers", "2", "field 'num_hidden_layers' has the wrong type: expected an integer"},
         {"vocab_size", 18446744073709551615ull, "field 'vocab_size' is out of range"},
         {"layer_norm_eps", -1, "layer_norm_eps must be in (0, 1), got -1"},
         {"layer_norm_eps", 0, "layer_norm_eps must be in (0, 1), got 0"},
@@ -82,7 +82,7 @@ TEST_SUITE("model") {
         {"num_hidden_layers", 1000000, "num_hidden_layers 1000000 is above lth's limit of 1024"},
         {"num_labels", 100000000, "num_labels 100000000 must be in [0, 65536]"},
         {"num_labels", -3, "num_labels -3 must be in [0, 65536]"},
-        {"is_decoder", 1, "field 'is_decoder' must be true or false"},
+        {"is_decoder", 1, "field 'is_decoder' has the wrong type: expected true or false"},
     };
     for (const auto& c : cases) {
       nlohmann::json j = fixture_config();
