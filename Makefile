@@ -14,7 +14,7 @@ endif
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo clean asan model
+.PHONY: all deps configure build test demo clean asan model fuzz fuzz-build
 
 all: build
 
@@ -56,6 +56,20 @@ asan: deps
 MODEL ?= all-minilm-l6-v2
 model:
 	@scripts/fetch-model $(MODEL)
+
+# libFuzzer targets over every file reader (fuzz/), built with clang in build-fuzz, then each run for
+# FUZZ_SECONDS seconds; fails on any crash, sanitizer report or overlong/multi-line error message.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_TARGETS ?=
+
+fuzz-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLTH_FUZZ=ON \
+	  -DLTH_BUILD_TESTS=OFF -DLTH_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target lth_fuzzers
+
+fuzz: fuzz-build
+	fuzz/run $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR)

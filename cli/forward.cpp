@@ -25,8 +25,7 @@ void run_forward(const ForwardConfig& cfg) {
   model::Bert bert = model::load_pretrained(cfg.model);
   bert->eval();
   bert->to(torch::Device(device));
-  const model::BatchInputs in =
-      model::inputs_from_json(read_json_file(cfg.inputs), bert->config(), cfg.inputs);
+  const model::BatchInputs in = model::read_inputs_file(cfg.inputs, bert->config());
   torch::NoGradGuard no_grad;
   const auto dev = torch::Device(device);
   model::ForwardOptions options;

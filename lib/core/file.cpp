@@ -70,6 +70,9 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
     std::string what = e.what();
     if (what.size() > 160) what = what.substr(0, 150) + "...";
     LTH_FAIL(IoError, "{}: not valid JSON (byte {}): {}", source, e.byte, what);
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range 406: a number too large for a double (1e999).
+    LTH_FAIL(IoError, "{}: not valid JSON: {}", source, clip(e.what(), 150));
   }
 }
 

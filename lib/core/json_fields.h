@@ -28,7 +28,8 @@ class JsonFields {
     auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return;
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      LTH_CHECK(it->is_number_integer(), ConfigError, "{}: field '{}' must be an integer, got {}", source_, key,
+      LTH_CHECK(it->is_number_integer(), ConfigError,
+                "{}: field '{}' has the wrong type: expected an integer, got {}", source_, key,
                 clip(it->dump()));
       const bool fits = it->is_number_unsigned()
                             ? it->template get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())
@@ -36,13 +37,16 @@ class JsonFields {
                                   it->template get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<T>::max());
       LTH_CHECK(fits, ConfigError, "{}: field '{}' is out of range: {}", source_, key, clip(it->dump()));
     } else if constexpr (std::is_floating_point_v<T>) {
-      LTH_CHECK(it->is_number(), ConfigError, "{}: field '{}' must be a number, got {}", source_, key,
+      LTH_CHECK(it->is_number(), ConfigError,
+                "{}: field '{}' has the wrong type: expected a number, got {}", source_, key,
                 clip(it->dump()));
     } else if constexpr (std::is_same_v<T, bool>) {
-      LTH_CHECK(it->is_boolean(), ConfigError, "{}: field '{}' must be true or false, got {}", source_, key,
+      LTH_CHECK(it->is_boolean(), ConfigError,
+                "{}: field '{}' has the wrong type: expected true or false, got {}", source_, key,
                 clip(it->dump()));
     } else if constexpr (std::is_same_v<T, std::string>) {
-      LTH_CHECK(it->is_string(), ConfigError, "{}: field '{}' must be a string, got {}", source_, key,
+      LTH_CHECK(it->is_string(), ConfigError,
+                "{}: field '{}' has the wrong type: expected a string, got {}", source_, key,
                 clip(it->dump()));
     }
     try {

@@ -70,7 +70,11 @@ BlasInfo detect_blas() {
 bool cpu_has_bf16() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
+#if defined(__clang__) && __clang_major__ < 16
+  return __builtin_cpu_supports("avx512bf16");  // clang < 16 does not know "amx-bf16" (the fuzz build)
+#else
   return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#endif
 #else
   return false;
 #endif

@@ -86,25 +86,30 @@ OrderedJson parse_header(const std::string& path, const char* begin, const char*
     }
     return true;
   };
+  std::size_t deep_at = 0;
+  LTH_CHECK(json_nesting_depth(begin, end, kMaxJsonDepth, &deep_at) <= kMaxJsonDepth, IoError,
+            "{}: safetensors header nests deeper than {} levels (file byte {})", path, kMaxJsonDepth, 8 + deep_at);
   OrderedJson header;
   try {
     header = OrderedJson::parse(begin, end, callback);
   } catch (const OrderedJson::parse_error& e) {
     // e.byte counts from 1 within the header; the header starts at file byte 8.
     LTH_FAIL(IoError, "{}: safetensors header is not valid JSON (file byte {}): {}", path,
-             8 + (e.byte > 0 ? e.byte - 1 : 0), e.what());
+             8 + (e.byte > 0 ? e.byte - 1 : 0), clip(e.what(), 150));
+  } catch (const OrderedJson::exception& e) {
+    LTH_FAIL(IoError, "{}: safetensors header is not valid JSON: {}", path, clip(e.what(), 150));
   }
   if (!duplicate.empty()) {
     if (duplicate_is_tensor)
-      LTH_FAIL(IoError, "{}: safetensors header has duplicate tensor name '{}'", path, duplicate);
-    LTH_FAIL(IoError, "{}: safetensors header has duplicate key '{}' inside an entry", path, duplicate);
+      LTH_FAIL(IoError, "{}: safetensors header has duplicate tensor name '{}'", path, clip(duplicate, 120));
+    LTH_FAIL(IoError, "{}: safetensors header has duplicate key '{}' inside an entry", path, clip(duplicate, 120));
   }
   return header;
 }
 
 TensorEntry parse_entry(const std::string& path, const std::string& name, const OrderedJson& value,
                         uint64_t data_size) {
-  auto fail_prefix = [&] { return fmt::format("{}: tensor '{}'", path, name); };
+  auto fail_prefix = [&] { return fmt::format("{}: tensor '{}'", path, clip(name, 100)); };
   LTH_CHECK(value.is_object(), IoError, "{}: entry is a JSON {}, expected an object", fail_prefix(), json_type(value));
   for (const char* key : {"dtype", "shape", "data_offsets"})
     LTH_CHECK(value.contains(key), IoError, "{}: missing '{}'", fail_prefix(), key);
@@ -115,7 +120,8 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
   LTH_CHECK(dtype.is_string(), IoError, "{}: 'dtype' is a JSON {}, expected a string", fail_prefix(), json_type(dtype));
   entry.dtype = dtype.get<std::string>();
   const DtypeInfo* info = find_dtype(entry.dtype);
-  LTH_CHECK(info != nullptr, IoError, "{}: unknown dtype '{}' (known: {})", fail_prefix(), entry.dtype, known_dtypes());
+  LTH_CHECK(info != nullptr, IoError, "{}: unknown dtype '{}' (known: {})", fail_prefix(), clip(entry.dtype, 20),
+            known_dtypes());
 
   const auto& shape = value.at("shape");
   LTH_CHECK(shape.is_array(), IoError, "{}: 'shape' is a JSON {}, expected an array", fail_prefix(), json_type(shape));
@@ -126,25 +132,26 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
               json_type(dim));
     // nlohmann stores every non-negative integer as unsigned, so a signed one is negative.
     LTH_CHECK(dim.is_number_unsigned(), IoError,
-              "{}: negative dimension {} at shape[{}]", fail_prefix(), dim.dump(), i);
+              "{}: negative dimension {} at shape[{}]", fail_prefix(), clip(dim.dump()), i);
     const uint64_t d = dim.get<uint64_t>();
     LTH_CHECK(d <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), IoError,
               "{}: dimension {} at shape[{}] is too large", fail_prefix(), d, i);
     LTH_CHECK(!__builtin_mul_overflow(numel, d, &numel), IoError, "{}: element count overflows (shape {})",
-              fail_prefix(), shape.dump());
+              fail_prefix(), clip(shape.dump()));
     entry.shape.push_back(static_cast<int64_t>(d));
   }
   uint64_t nbytes = 0;
   LTH_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(info->item_size), &nbytes) &&
                 numel <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
-            IoError, "{}: byte size overflows (shape {}, dtype {})", fail_prefix(), shape.dump(), entry.dtype);
+            IoError, "{}: byte size overflows (shape {}, dtype {})", fail_prefix(), clip(shape.dump()), entry.dtype);
 
   const auto& offsets = value.at("data_offsets");
   LTH_CHECK(offsets.is_array() && offsets.size() == 2, IoError,
-            "{}: 'data_offsets' must be an array of two integers, got {}", fail_prefix(), offsets.dump());
+            "{}: 'data_offsets' must be an array of two integers, got {}", fail_prefix(), clip(offsets.dump()));
   for (size_t i = 0; i < 2; ++i) {
     LTH_CHECK(offsets[i].is_number_unsigned(), IoError,
-              "{}: data_offsets[{}] is {}, expected a non-negative integer", fail_prefix(), i, offsets[i].dump());
+              "{}: data_offsets[{}] is {}, expected a non-negative integer", fail_prefix(), i,
+              clip(offsets[i].dump()));
   }
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
@@ -155,7 +162,7 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
             entry.end, data_size);
   LTH_CHECK(entry.end - entry.begin == nbytes, IoError,
             "{}: byte count mismatch: data_offsets span {} bytes but shape {} x {} needs {}", fail_prefix(),
-            entry.end - entry.begin, shape.dump(), entry.dtype, nbytes);
+            entry.end - entry.begin, clip(shape.dump()), entry.dtype, nbytes);
   return entry;
 }
 
@@ -225,7 +232,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
         for (const auto& [key, v] : value.items()) {
           LTH_CHECK(v.is_string(), IoError,
                     "{}: __metadata__ value of '{}' is a JSON {}, expected a string (metadata must be string->string)",
-                    path, key, json_type(v));
+                    path, clip(key), json_type(v));
           metadata_[key] = v.get<std::string>();
         }
         continue;
@@ -233,6 +240,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       entries_.push_back(parse_entry(path, name, value, data_size));
     }
 
+    for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
     // No two tensors may share bytes (zero-sized tensors occupy nothing).
     std::vector<const TensorEntry*> by_offset;
     for (const auto& e : entries_)
@@ -243,8 +251,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       const TensorEntry& prev = *by_offset[i - 1];
       const TensorEntry& cur = *by_offset[i];
       LTH_CHECK(cur.begin >= prev.end, IoError,
-                "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] have overlapping data ranges", path, prev.name,
-                prev.begin, prev.end, cur.name, cur.begin, cur.end);
+                "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] have overlapping data ranges", path, clip(prev.name),
+                prev.begin, prev.end, clip(cur.name), cur.begin, cur.end);
     }
   } catch (...) {
     ::munmap(map_, map_size_);
@@ -257,14 +265,12 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
-bool SafetensorsFile::contains(const std::string& name) const {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const TensorEntry& e) { return e.name == name; });
-}
+bool SafetensorsFile::contains(const std::string& name) const { return index_.count(name) > 0; }
 
 const TensorEntry& SafetensorsFile::entry(const std::string& name) const {
-  for (const auto& e : entries_)
-    if (e.name == name) return e;
-  LTH_FAIL(IoError, "{}: no tensor named '{}'", path_, name);
+  auto it = index_.find(name);
+  if (it != index_.end()) return entries_[it->second];
+  LTH_FAIL(IoError, "{}: no tensor named '{}'", path_, clip(name, 120));
 }
 
 namespace {

@@ -47,6 +47,7 @@ class SafetensorsFile {
  private:
   std::string path_;
   std::vector<TensorEntry> entries_;
+  std::map<std::string, size_t> index_;  // name -> position in entries_ (lookups stay O(log n))
   std::map<std::string, std::string> metadata_;
   const uint8_t* data_ = nullptr;  // start of the tensor data buffer inside the mapping
   void* map_ = nullptr;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 
 #include <caffe2/serialize/inline_container.h>
@@ -49,10 +50,304 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
   const std::string& bytes_;
 };
 
+// --- Zip directory check --------------------------------------------------------------------------
+// LibTorch allocates each record's *claimed* uncompressed size before reading it, so a damaged
+// central directory could ask for terabytes. Every entry must fit the file (stored entries, which is
+// what torch.save writes) or have a plausible deflate ratio.
+
+uint64_t le(const std::string& b, uint64_t pos, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[pos + static_cast<uint64_t>(i)]);
+  return v;
+}
+
+void check_zip_directory(const std::string& b, const std::string& path) {
+  const uint64_t size = b.size();
+  auto bad = [&](const std::string& what) {
+    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: damaged zip archive ({})", path, what);
+  };
+  if (size < 22) bad("too short for an end-of-central-directory record");
+  // End of central directory: the last signature within 22 + 65535 (comment) bytes of the end.
+  uint64_t eocd = UINT64_MAX;
+  const uint64_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
+  for (uint64_t p = size - 22 + 1; p-- > lowest;) {
+    if (le(b, p, 4) == 0x06054b50) {
+      eocd = p;
+      break;
+    }
+  }
+  if (eocd == UINT64_MAX) bad("no end-of-central-directory record");
+  uint64_t entries = le(b, eocd + 10, 2), cd_size = le(b, eocd + 12, 4), cd_offset = le(b, eocd + 16, 4);
+  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {
+    // Zip64: the locator sits right before the EOCD and points at the zip64 EOCD record.
+    if (eocd < 20 || le(b, eocd - 20, 4) != 0x07064b50) bad("zip64 locator missing");
+    const uint64_t rec = le(b, eocd - 20 + 8, 8);
+    if (rec > size || size - rec < 56 || le(b, rec, 4) != 0x06064b50) bad("zip64 end record out of place");
+    entries = le(b, rec + 32, 8);
+    cd_size = le(b, rec + 40, 8);
+    cd_offset = le(b, rec + 48, 8);
+  }
+  if (cd_offset > size || cd_size > size - cd_offset) bad("central directory outside the file");
+  if (entries > cd_size / 46) bad("more entries than the central directory holds");
+  uint64_t p = cd_offset;
+  const uint64_t cd_end = cd_offset + cd_size;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (cd_end - p < 46 || le(b, p, 4) != 0x02014b50) bad(fmt::format("central directory entry {} is damaged", i));
+    const uint64_t method = le(b, p + 10, 2);
+    uint64_t comp = le(b, p + 20, 4), uncomp = le(b, p + 24, 4);
+    const uint64_t name_len = le(b, p + 28, 2), extra_len = le(b, p + 30, 2), comment_len = le(b, p + 32, 2);
+    uint64_t offset = le(b, p + 42, 4);
+    if (cd_end - p - 46 < name_len + extra_len + comment_len) bad(fmt::format("entry {} runs past the directory", i));
+    // Zip64 extended information: the 0xFFFFFFFF fields, in the order uncompressed, compressed, offset.
+    uint64_t x = p + 46 + name_len;
+    const uint64_t x_end = x + extra_len;
+    while (x_end - x >= 4) {
+      const uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
+      if (x_end - x - 4 < len) bad(fmt::format("entry {} has a damaged extra field", i));
+      if (id == 0x0001) {
+        uint64_t f = x + 4;
+        auto take = [&](uint64_t& field) {
+          if (field != 0xFFFFFFFF) return;
+          if (x + 4 + len - f < 8) bad(fmt::format("entry {} has a short zip64 field", i));
+          field = le(b, f, 8);
+          f += 8;
+        };
+        take(uncomp);
+        take(comp);
+        take(offset);
+      }
+      x += 4 + len;
+    }
+    if (offset > size || comp > size - offset) bad(fmt::format("entry {} lies outside the file", i));
+    if (method == 0 && uncomp != comp) bad(fmt::format("stored entry {} claims {} bytes but holds {}", i, uncomp, comp));
+    if (method != 0 && uncomp / 1100 > comp + 1) bad(fmt::format("entry {} claims an impossible compression ratio", i));
+    p += 46 + name_len + extra_len + comment_len;
+  }
+}
+
+// --- Pickle bounds ---------------------------------------------------------------------------------
+// LibTorch's unpickler builds containers iteratively but frees (and walks) them recursively, so a
+// tuple nested 300k deep overflows the stack. The opcodes are scanned first with a model of the
+// unpickler's stack: every container knows its nesting depth and the containers holding it, and a
+// pickle nesting deeper than kMaxPickleDepth (or self-referencing, which nests without end) is refused.
+
+constexpr uint32_t kMaxPickleDepth = 200;
+
+class PickleScanner {
+ public:
+  PickleScanner(const std::string& bytes, const std::string& path) : b_(bytes), path_(path) {}
+
+  void scan() {
+    while (true) {
+      if (pos_ >= b_.size()) fail("ends without a STOP opcode");
+      const uint64_t at = pos_;
+      const auto op = static_cast<unsigned char>(b_[pos_++]);
+      switch (op) {
+        case '(': marks_.push_back(stack_.size()); break;
+        case '.': return;
+        case '0':
+          if (!marks_.empty() && marks_.back() == stack_.size()) {
+            marks_.pop_back();
+          } else {
+            pop();
+          }
+          break;
+        case '1': pop_mark(); break;
+        case '2': push(top()); break;
+        case 'F': case 'I': case 'L': case 'S': case 'V': line(); push(kScalar); break;
+        case 'J': skip(4); push(kScalar); break;
+        case 'K': skip(1); push(kScalar); break;
+        case 'M': skip(2); push(kScalar); break;
+        case 0x8a: skip(arg(1)); push(kScalar); break;  // LONG1
+        case 0x8b: skip(signed_arg4()); push(kScalar); break;  // LONG4
+        case 'T': skip(signed_arg4()); push(kScalar); break;  // BINSTRING
+        case 'U': case 'C': case 0x8c: skip(arg(1)); push(kScalar); break;
+        case 'X': case 'B': skip(arg(4)); push(kScalar); break;
+        case 0x8d: case 0x8e: case 0x96: skip(arg(8)); push(kScalar); break;
+        case 'N': case 0x88: case 0x89: push(kScalar); break;
+        case 'a': {  // APPEND
+          const int64_t child = pop();
+          add_child(top(), child);
+          break;
+        }
+        case 'b': {  // BUILD
+          const int64_t state = pop();
+          add_child(top(), state);
+          break;
+        }
+        case 'e': case 'u': case 0x90: {  // APPENDS, SETITEMS, ADDITEMS
+          const std::vector<int64_t> items = pop_mark();
+          const int64_t target = top();
+          for (int64_t item : items) add_child(target, item);
+          break;
+        }
+        case 's': {  // SETITEM
+          const int64_t value = pop(), key = pop();
+          add_child(top(), key);
+          add_child(top(), value);
+          break;
+        }
+        case 'c': line(); line(); push(kScalar); break;  // GLOBAL
+        case 0x93: pop(); pop(); push(kScalar); break;   // STACK_GLOBAL
+        case 'd': case 'l': case 't': case 0x91: case 'o': push(container(pop_mark())); break;
+        case 'i': line(); line(); push(container(pop_mark())); break;  // INST
+        case '}': case ']': case ')': case 0x8f: push(container({})); break;
+        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+          std::vector<int64_t> items;
+          for (int k = 0; k < op - 0x84; ++k) items.push_back(pop());
+          push(container(items));
+          break;
+        }
+        case 'R': case 0x81: {  // REDUCE, NEWOBJ
+          const int64_t args = pop(), callable = pop();
+          push(container({args, callable}));
+          break;
+        }
+        case 0x92: {  // NEWOBJ_EX
+          const int64_t kwargs = pop(), args = pop(), cls = pop();
+          push(container({kwargs, args, cls}));
+          break;
+        }
+        case 'g': push(memo_get(parse_index(line()))); break;
+        case 'h': push(memo_get(arg(1))); break;
+        case 'j': push(memo_get(arg(4))); break;
+        case 'p': memo_put(parse_index(line())); break;
+        case 'q': memo_put(arg(1)); break;
+        case 'r': memo_put(arg(4)); break;
+        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
+        case 'P': line(); push(kScalar); break;          // PERSID
+        case 'Q': pop(); push(kScalar); break;           // BINPERSID
+        case 0x82: skip(1); push(kScalar); break;        // EXT1
+        case 0x83: skip(2); push(kScalar); break;        // EXT2
+        case 0x84: skip(4); push(kScalar); break;        // EXT4
+        case 0x80: skip(1); break;                       // PROTO
+        case 0x95: skip(8); break;                       // FRAME
+        case 0x97: push(kScalar); break;                 // NEXT_BUFFER
+        case 0x98: break;                                // READONLY_BUFFER
+        default: fail(fmt::format("unknown opcode 0x{:02x} at byte {}", op, at));
+      }
+    }
+  }
+
+ private:
+  static constexpr int64_t kScalar = -1;
+  struct Node {
+    uint32_t depth = 1;
+    std::vector<uint32_t> parents;
+  };
+
+  [[noreturn]] void fail(const std::string& what) const {
+    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: data.pkl {}", path_, what);
+  }
+  void skip(uint64_t n) {
+    if (n > b_.size() - pos_) fail(fmt::format("is truncated (an argument of {} bytes at byte {})", n, pos_));
+    pos_ += n;
+  }
+  uint64_t arg(int n) {
+    const uint64_t at = pos_;
+    skip(static_cast<uint64_t>(n));
+    return le(b_, at, n);
+  }
+  uint64_t signed_arg4() {
+    const uint64_t v = arg(4);
+    if (v & 0x80000000u) fail(fmt::format("has a negative length at byte {}", pos_ - 4));
+    return v;
+  }
+  std::string line() {
+    const size_t nl = b_.find('\n', pos_);
+    if (nl == std::string::npos) fail("is truncated (a text argument without its newline)");
+    std::string out = b_.substr(pos_, nl - pos_);
+    pos_ = nl + 1;
+    return out;
+  }
+  uint64_t parse_index(const std::string& text) {
+    uint64_t v = 0;
+    if (text.empty() || text.size() > 18) fail(fmt::format("has a bad memo index before byte {}", pos_));
+    for (char c : text) {
+      if (c < '0' || c > '9') fail(fmt::format("has a bad memo index before byte {}", pos_));
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+  }
+  void push(int64_t entry) { stack_.push_back(entry); }
+  int64_t top() const {
+    if (stack_.size() <= (marks_.empty() ? 0 : marks_.back())) fail(fmt::format("pops an empty stack at byte {}", pos_));
+    return stack_.back();
+  }
+  int64_t pop() {
+    const int64_t v = top();
+    stack_.pop_back();
+    return v;
+  }
+  std::vector<int64_t> pop_mark() {
+    if (marks_.empty()) fail(fmt::format("uses a mark it never set at byte {}", pos_));
+    std::vector<int64_t> items(stack_.begin() + static_cast<std::ptrdiff_t>(marks_.back()), stack_.end());
+    stack_.resize(marks_.back());
+    marks_.pop_back();
+    return items;
+  }
+  // As LibTorch's unpickler: a PUT appends to the memo whatever its id (Python writes them in order)
+  // and reserves room for 2 x id, so ids far beyond the memo's size (a 4-byte id asks for ~64 GB) are
+  // refused; a GET indexes the memo by position.
+  void memo_put(uint64_t id) {
+    if (id > memo_.size() + (uint64_t{1} << 16))
+      fail(fmt::format("stores memo id {} with only {} entries before it", id, memo_.size()));
+    memo_.push_back(top());
+  }
+  int64_t memo_get(uint64_t index) const {
+    if (index >= memo_.size()) fail(fmt::format("reads memo entry {} that was never stored", index));
+    return memo_[index];
+  }
+  uint32_t depth(int64_t entry) const { return entry < 0 ? 0 : nodes_[static_cast<size_t>(entry)].depth; }
+  int64_t container(const std::vector<int64_t>& children) {
+    nodes_.emplace_back();
+    const auto id = static_cast<uint32_t>(nodes_.size() - 1);
+    for (int64_t child : children) add_child(id, child);
+    return id;
+  }
+  void add_child(int64_t parent, int64_t child) {
+    if (parent < 0) return;  // not a container; LibTorch reports it
+    if (child >= 0) nodes_[static_cast<size_t>(child)].parents.push_back(static_cast<uint32_t>(parent));
+    raise(static_cast<uint32_t>(parent), depth(child) + 1);
+  }
+  // Sets a container's depth to at least `d` and carries the increase to every container holding it.
+  void raise(uint32_t node, uint32_t d) {
+    std::vector<std::pair<uint32_t, uint32_t>> work = {{node, d}};
+    while (!work.empty()) {
+      const auto [n, nd] = work.back();
+      work.pop_back();
+      Node& info = nodes_[n];
+      if (nd <= info.depth) continue;
+      if (nd > kMaxPickleDepth)
+        fail(fmt::format("nests containers deeper than {} levels (or holds itself); refusing to unpickle it",
+                         kMaxPickleDepth));
+      if (++steps_ > 50'000'000) fail("is too intricate to check (too many shared containers)");
+      info.depth = nd;
+      for (uint32_t p : info.parents) work.emplace_back(p, nd + 1);
+    }
+  }
+
+  const std::string& b_;
+  const std::string& path_;
+  uint64_t pos_ = 0;
+  uint64_t steps_ = 0;
+  std::vector<int64_t> stack_;
+  std::vector<size_t> marks_;
+  std::vector<Node> nodes_;
+  std::vector<int64_t> memo_;
+};
+
 // What torch::pickle_load does, with the bounded reader: the pickle is the archive's data.pkl and
 // tensor storages are the records data/<key>.
-c10::IValue unpickle_archive(const std::string& bytes) {
+c10::IValue unpickle_archive(const std::string& bytes, const std::string& path) {
   caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
+  LTH_CHECK(reader.hasRecord("data.pkl"), IoError, "{}: not a readable PyTorch checkpoint: the archive has no data.pkl",
+            path);
+  {
+    auto [data, size] = reader.getRecord("data.pkl");
+    const std::string pickle(static_cast<const char*>(data.get()), size);
+    PickleScanner(pickle, path).scan();
+  }
   return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", c10::nullopt,
                                            c10::nullopt, c10::nullopt, reader);
 }
@@ -70,30 +365,50 @@ NamedTensors read_torch_bin(const std::string& path) {
             "{}: not a readable PyTorch checkpoint: not a zip archive ({} bytes, no zip signature)", path,
             bytes.size());
 
+  check_zip_directory(bytes, path);
   c10::IValue value;
   try {
-    value = unpickle_archive(bytes);
+    value = unpickle_archive(bytes, path);
+  } catch (const lth::Error&) {
+    throw;
   } catch (const c10::Error& e) {
-    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, e.what_without_backtrace());
+    // LibTorch's messages can span lines and name its own sources: the first line, clipped.
+    const std::string what = e.what_without_backtrace();
+    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, clip(what.substr(0, what.find('\n')), 160));
   } catch (const std::exception& e) {
-    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, e.what());
+    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, clip(e.what(), 160));
   }
   LTH_CHECK(value.isGenericDict(), IoError,
             "{}: not a state dict: torch.save() stored a {}, expected a dict of name -> tensor", path,
             value.tagKind());
 
   NamedTensors out;
-  for (const auto& item : value.toGenericDict()) {
-    const c10::IValue& key = item.key();
-    LTH_CHECK(key.isString(), IoError, "{}: not a state dict: a key is a {}, expected a string", path, key.tagKind());
-    const std::string name = key.toStringRef();
-    const c10::IValue& v = item.value();
-    LTH_CHECK(v.isTensor(), IoError, "{}: not a state dict: value of '{}' is a {}, expected a tensor", path, name,
-              v.tagKind());
-    const at::Tensor& t = v.toTensor();
-    LTH_CHECK(t.device().is_cpu(), IoError, "{}: tensor '{}' is on {}, expected CPU", path, name, t.device().str());
-    // Tied weights share one storage in the file; give every entry its own memory.
-    out.emplace_back(name, t.clone(at::MemoryFormat::Contiguous));
+  try {
+    for (const auto& item : value.toGenericDict()) {
+      const c10::IValue& key = item.key();
+      LTH_CHECK(key.isString(), IoError, "{}: not a state dict: a key is a {}, expected a string", path, key.tagKind());
+      const std::string name = key.toStringRef();
+      const std::string shown = clip(name, 120);
+      const c10::IValue& v = item.value();
+      LTH_CHECK(v.isTensor(), IoError, "{}: not a state dict: value of '{}' is a {}, expected a tensor", path, shown,
+                v.tagKind());
+      const at::Tensor& t = v.toTensor();
+      LTH_CHECK(t.device().is_cpu(), IoError, "{}: tensor '{}' is on {}, expected CPU", path, shown, t.device().str());
+      LTH_CHECK(t.layout() == c10::kStrided && !t.is_quantized(), IoError,
+                "{}: tensor '{}' is sparse or quantized; lth reads dense tensors", path, shown);
+      // The copy below allocates numel elements: a view may not claim more than its storage holds
+      // (a size of 2^40 with stride 0 over one float would otherwise ask for 4 TB).
+      const uint64_t storage_elems = t.storage().nbytes() / std::max<size_t>(1, t.element_size());
+      LTH_CHECK(static_cast<uint64_t>(t.numel()) <= storage_elems, IoError,
+                "{}: tensor '{}' has {} elements but its storage holds {}", path, shown, t.numel(), storage_elems);
+      // Tied weights share one storage in the file; give every entry its own memory.
+      out.emplace_back(name, t.clone(at::MemoryFormat::Contiguous));
+    }
+  } catch (const lth::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: {}", path, clip(what.substr(0, what.find('\n')), 160));
   }
   return out;
 }

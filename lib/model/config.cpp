@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json_fields.h"
@@ -28,7 +30,7 @@ HeadKind head_from_architecture(const std::string& architecture) {
   // BertForPreTraining / BertLMHeadModel checkpoints hold an encoder plus an MLM head.
   if (architecture == "BertForPreTraining" || architecture == "BertLMHeadModel") return HeadKind::kMaskedLM;
   LTH_FAIL(ConfigError, "unsupported architecture '{}' (supported: BertModel, BertForSequenceClassification, "
-           "BertForTokenClassification, BertForQuestionAnswering, BertForMaskedLM, BertForPreTraining)", architecture);
+           "BertForTokenClassification, BertForQuestionAnswering, BertForMaskedLM, BertForPreTraining)", clip(architecture));
 }
 
 std::string architecture_name(HeadKind head) {
@@ -52,7 +54,7 @@ Activation activation_from_name(const std::string& name) {
   if (name == "silu" || name == "swish") return Activation::kSilu;
   if (name == "tanh") return Activation::kTanh;
   LTH_FAIL(ConfigError, "hidden_act '{}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, "
-           "quick_gelu, relu, silu, swish, tanh)", name);
+           "quick_gelu, relu, silu, swish, tanh)", clip(name));
 }
 
 BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
@@ -61,7 +63,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   c.raw = j;
   std::string model_type = "bert";
   fields.take("model_type", model_type);
-  LTH_CHECK(model_type == "bert", ConfigError, "{}: model_type '{}' is not supported (only 'bert')", source, model_type);
+  LTH_CHECK(model_type == "bert", ConfigError, "{}: model_type '{}' is not supported (only 'bert')", source,
+            clip(model_type));
   fields.take("vocab_size", c.vocab_size);
   fields.take("hidden_size", c.hidden_size);
   fields.take("num_hidden_layers", c.num_hidden_layers);
@@ -82,28 +85,46 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   std::string position_type = "absolute";
   fields.take("position_embedding_type", position_type);
   LTH_CHECK(position_type == "absolute", ConfigError,
-            "{}: position_embedding_type '{}' is not supported (only 'absolute')", source, position_type);
+            "{}: position_embedding_type '{}' is not supported (only 'absolute')", source, clip(position_type));
   bool flag = false;
   fields.take("is_decoder", flag);
   LTH_CHECK(!flag, ConfigError, "{}: is_decoder=true is not supported (lth runs BERT encoders)", source);
   fields.take("add_cross_attention", flag);
   LTH_CHECK(!flag, ConfigError, "{}: add_cross_attention=true is not supported", source);
 
-  auto positive = [&](int64_t v, const char* key) {
+  // Sizes: positive and below generous caps (far above any released BERT), so a typo cannot ask for
+  // terabytes; the checkpoint's tensor shapes are checked against them before anything is built.
+  auto size_in = [&](int64_t v, const char* key, int64_t cap) {
     LTH_CHECK(v > 0, ConfigError, "{}: {} must be positive, got {}", source, key, v);
+    LTH_CHECK(v <= cap, ConfigError, "{}: {} {} is above lth's limit of {}", source, key, v, cap);
   };
-  positive(c.vocab_size, "vocab_size");
-  positive(c.hidden_size, "hidden_size");
-  positive(c.num_hidden_layers, "num_hidden_layers");
-  positive(c.num_attention_heads, "num_attention_heads");
-  positive(c.intermediate_size, "intermediate_size");
-  positive(c.max_position_embeddings, "max_position_embeddings");
-  positive(c.type_vocab_size, "type_vocab_size");
+  size_in(c.vocab_size, "vocab_size", kMaxVocabSize);
+  size_in(c.hidden_size, "hidden_size", kMaxHiddenSize);
+  size_in(c.num_hidden_layers, "num_hidden_layers", kMaxLayers);
+  size_in(c.num_attention_heads, "num_attention_heads", kMaxHiddenSize);
+  size_in(c.intermediate_size, "intermediate_size", 16 * kMaxHiddenSize);
+  size_in(c.max_position_embeddings, "max_position_embeddings", kMaxPositions);
+  size_in(c.type_vocab_size, "type_vocab_size", kMaxVocabSize);
   LTH_CHECK(c.hidden_size % c.num_attention_heads == 0, ConfigError,
             "{}: hidden_size {} is not a multiple of num_attention_heads {}", source, c.hidden_size,
             c.num_attention_heads);
   LTH_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, ConfigError,
             "{}: pad_token_id {} outside the vocabulary (size {})", source, c.pad_token_id, c.vocab_size);
+  auto probability = [&](double v, const char* key) {
+    LTH_CHECK(std::isfinite(v) && v >= 0 && v < 1, ConfigError, "{}: {} must be in [0, 1), got {}", source, key, v);
+  };
+  probability(c.hidden_dropout_prob, "hidden_dropout_prob");
+  probability(c.attention_probs_dropout_prob, "attention_probs_dropout_prob");
+  if (auto it = j.find("classifier_dropout"); it != j.end() && !it->is_null())
+    probability(c.classifier_dropout, "classifier_dropout");
+  LTH_CHECK(std::isfinite(c.layer_norm_eps) && c.layer_norm_eps > 0 && c.layer_norm_eps < 1, ConfigError,
+            "{}: layer_norm_eps must be in (0, 1), got {}", source, c.layer_norm_eps);
+  LTH_CHECK(std::isfinite(c.initializer_range) && c.initializer_range >= 0, ConfigError,
+            "{}: initializer_range must be a finite number >= 0, got {}", source, c.initializer_range);
+  LTH_CHECK(c.problem_type.empty() || c.problem_type == "regression" ||
+                c.problem_type == "single_label_classification" || c.problem_type == "multi_label_classification",
+            ConfigError, "{}: problem_type '{}' is not one of regression, single_label_classification, "
+            "multi_label_classification", source, clip(c.problem_type));
   try {
     activation_from_name(c.hidden_act);
   } catch (const ConfigError& e) {
@@ -123,6 +144,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   int64_t num_labels = 0;
   if (id2label != j.end() && id2label->is_object()) {
     num_labels = static_cast<int64_t>(id2label->size());
+    LTH_CHECK(num_labels <= kMaxLabels, ConfigError, "{}: id2label has {} entries, above lth's limit of {}", source,
+              num_labels, kMaxLabels);
     c.id2label.assign(static_cast<size_t>(num_labels), "");
     for (auto it = id2label->begin(); it != id2label->end(); ++it) {
       int64_t index = -1;
@@ -131,13 +154,17 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
       } catch (const std::exception&) {
       }
       LTH_CHECK(index >= 0 && index < num_labels && it.value().is_string(), ConfigError,
-                "{}: id2label has a bad entry '{}'", source, it.key());
+                "{}: id2label has a bad entry '{}'", source, clip(it.key()));
       c.id2label[static_cast<size_t>(index)] = it.value().get<std::string>();
     }
   }
   auto nl = j.find("num_labels");
-  if (nl != j.end() && nl->is_number_integer() && nl->get<int64_t>() != num_labels) {
-    c.set_head(c.head, nl->get<int64_t>());
+  if (nl != j.end() && !nl->is_null()) {
+    LTH_CHECK(nl->is_number_integer(), ConfigError, "{}: field 'num_labels' must be an integer, got {}", source,
+              clip(nl->dump()));
+    const bool in_range = nl->is_number_unsigned() && nl->get<uint64_t>() <= static_cast<uint64_t>(kMaxLabels);
+    LTH_CHECK(in_range, ConfigError, "{}: num_labels {} must be in [0, {}]", source, clip(nl->dump()), kMaxLabels);
+    if (nl->get<int64_t>() != num_labels) c.set_head(c.head, nl->get<int64_t>());
   }
   if (c.id2label.empty()) c.set_head(c.head, 2);  // transformers' default
   return c;

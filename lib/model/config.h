@@ -19,6 +19,13 @@ const char* head_name(HeadKind head);  // "sequence-classification", ...
 enum class Activation { kGelu, kGeluTanh, kRelu, kSilu, kTanh, kQuickGelu, kGeluFast };
 Activation activation_from_name(const std::string& name);  // throws ConfigError naming the value
 
+// Caps from_json applies to a config (orders of magnitude above any released BERT).
+inline constexpr int64_t kMaxVocabSize = int64_t{1} << 24;
+inline constexpr int64_t kMaxHiddenSize = int64_t{1} << 16;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxPositions = int64_t{1} << 20;
+inline constexpr int64_t kMaxLabels = int64_t{1} << 16;
+
 struct BertConfig {
   int64_t vocab_size = 30522;
   int64_t hidden_size = 768;

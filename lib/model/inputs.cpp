@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace lth::model {
 namespace {
@@ -23,7 +24,7 @@ at::Tensor matrix(const nlohmann::json& j, const char* key, const std::string& s
               row.size(), cols);
     for (int64_t c = 0; c < cols; ++c) {
       const auto& v = row[static_cast<size_t>(c)];
-      LTH_CHECK(v.is_number_integer(), IoError, "{}: '{}'[{}][{}] is not an integer: {}", source, key, r, c, v.dump());
+      LTH_CHECK(v.is_number_integer(), IoError, "{}: '{}'[{}][{}] is not an integer: {}", source, key, r, c, clip(v.dump()));
       acc[r][c] = v.get<int64_t>();
     }
   }
@@ -69,9 +70,14 @@ BatchInputs inputs_from_json(const nlohmann::json& j, const BertConfig& config, 
   check_range(in.token_type_ids, "token_type_ids", 0, config.type_vocab_size, source, "type_vocab_size");
   for (auto it = j.begin(); it != j.end(); ++it) {
     LTH_CHECK(it.key() == "input_ids" || it.key() == "attention_mask" || it.key() == "token_type_ids", IoError,
-              "{}: unknown key '{}' (expected input_ids, attention_mask, token_type_ids)", source, it.key());
+              "{}: unknown key '{}' (expected input_ids, attention_mask, token_type_ids)", source,
+              clip(it.key()));
   }
   return in;
+}
+
+BatchInputs read_inputs_file(const std::string& path, const BertConfig& config) {
+  return inputs_from_json(read_json_file(path), config, path);
 }
 
 }  // namespace lth::model

@@ -20,5 +20,7 @@ struct BatchInputs {
 
 // `source` names the file in error messages.
 BatchInputs inputs_from_json(const nlohmann::json& j, const BertConfig& config, const std::string& source);
+// Reads and checks an inputs file (`lth forward --inputs`); IoError naming `path`.
+BatchInputs read_inputs_file(const std::string& path, const BertConfig& config);
 
 }  // namespace lth::model

@@ -46,7 +46,98 @@ bool is_known_other_tensor(const std::string& key) {
 
 bool is_head_parameter(const std::string& name) { return !starts_with(name, "bert.") || starts_with(name, "bert.pooler."); }
 
+// Joins problems into one line of bounded length: as many as fit, then "(and N more)".
+std::string join_bounded(const std::vector<std::string>& items, std::size_t max_bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string rest = fmt::format(" (and {} more)", items.size() - i);
+    const std::string item = clip(items[i], max_bytes);
+    if (!out.empty() && out.size() + 2 + item.size() + rest.size() > max_bytes) return out + rest;
+    out += (out.empty() ? "" : "; ") + item;
+  }
+  return out;
+}
+
+// The layer index of "bert.encoder.layer.N.<rest>", or -1.
+int64_t layer_index(const std::string& name) {
+  static const std::string kPrefix = "bert.encoder.layer.";
+  if (!starts_with(name, kPrefix)) return -1;
+  int64_t n = 0;
+  std::size_t i = kPrefix.size();
+  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
+    n = n * 10 + (name[i] - '0');
+    if (n > (int64_t{1} << 40)) return -1;
+  }
+  return i < name.size() && name[i] == '.' ? n : -1;
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> encoder_shapes(const BertConfig& c) {
+  const int64_t h = c.hidden_size, inter = c.intermediate_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+      {"bert.embeddings.word_embeddings.weight", {c.vocab_size, h}},
+      {"bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, h}},
+      {"bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, h}},
+      {"bert.embeddings.LayerNorm.weight", {h}},
+      {"bert.embeddings.LayerNorm.bias", {h}},
+  };
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("bert.encoder.layer.{}.", i);
+    for (const char* qkv : {"query", "key", "value"}) {
+      out.push_back({p + "attention.self." + qkv + ".weight", {h, h}});
+      out.push_back({p + "attention.self." + qkv + ".bias", {h}});
+    }
+    out.push_back({p + "attention.output.dense.weight", {h, h}});
+    out.push_back({p + "attention.output.dense.bias", {h}});
+    out.push_back({p + "attention.output.LayerNorm.weight", {h}});
+    out.push_back({p + "attention.output.LayerNorm.bias", {h}});
+    out.push_back({p + "intermediate.dense.weight", {inter, h}});
+    out.push_back({p + "intermediate.dense.bias", {inter}});
+    out.push_back({p + "output.dense.weight", {h, inter}});
+    out.push_back({p + "output.dense.bias", {h}});
+    out.push_back({p + "output.LayerNorm.weight", {h}});
+    out.push_back({p + "output.LayerNorm.bias", {h}});
+  }
+  return out;
+}
+
+void check_config_fits_checkpoint(const BertConfig& config, const std::map<std::string, std::vector<int64_t>>& shapes,
+                                  const std::string& config_path, const std::string& weights_path) {
+  // Layers the checkpoint has (highest index + 1). Fewer than the config asks for is one problem, not
+  // one missing key per layer (1,000,000 layers would list 16M names).
+  int64_t layers = 0;
+  for (const auto& [name, shape] : shapes) layers = std::max(layers, layer_index(name) + 1);
+  BertConfig common = config;
+  common.num_hidden_layers = std::min(config.num_hidden_layers, std::max<int64_t>(layers, 1));
+  std::vector<std::string> missing, unexpected, problems;
+  std::set<std::string> expected;
+  for (const auto& [name, want] : encoder_shapes(common)) {
+    expected.insert(name);
+    auto it = shapes.find(name);
+    if (it == shapes.end()) {
+      missing.push_back(name);
+    } else if (it->second != want) {
+      problems.push_back(fmt::format("{} has shape {} in the checkpoint, config.json implies {}", name,
+                                     fmt::join(it->second, "x"), fmt::join(want, "x")));
+    }
+  }
+  for (const auto& [name, shape] : shapes)
+    if (!expected.count(name) && !is_known_other_tensor(name) && name != "cls.predictions.decoder.weight" &&
+        name != "cls.predictions.decoder.bias")
+      unexpected.push_back(name);
+  if (layers < config.num_hidden_layers)
+    problems.insert(problems.begin(), fmt::format("num_hidden_layers is {} but the checkpoint has {} layer(s)",
+                                                  config.num_hidden_layers, layers));
+  if (!unexpected.empty())
+    problems.insert(problems.begin(),
+                    fmt::format("unexpected {} key(s): {}", unexpected.size(), join_bounded(unexpected, 110)));
+  if (!missing.empty())
+    problems.insert(problems.begin(), fmt::format("missing {} key(s): {}", missing.size(), join_bounded(missing, 110)));
+  if (problems.empty()) return;
+  LTH_FAIL(IoError, "{} does not fit {}: {}", config_path, weights_path, join_bounded(problems, 260));
+}
 
 Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadReport* report) {
   const io::CheckpointFiles files = io::find_checkpoint(dir);
@@ -60,6 +151,15 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   io::NamedTensors raw = io::read_weights(files);
   // `lth export --sparse` directories: packed weights complete the checkpoint in dense form.
   const PackedWeights packed = read_sparse_checkpoint(dir, raw);
+  {
+    // Config against the weights' names and shapes BEFORE anything is built: a config.json that
+    // asks for a million layers or 50M words beside a small checkpoint must not allocate them.
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& [key, tensor] : raw) shapes.emplace(normalize_key(key), tensor.sizes().vec());
+    const std::string weights = !files.index_path.empty() ? files.index_path
+                                : files.weight_files.empty() ? dir : files.weight_files.front();
+    check_config_fits_checkpoint(config, shapes, files.config_path, weights);
+  }
   // A plain encoder gets a pooler only when the checkpoint has one (HF's add_pooling_layer).
   std::optional<bool> with_pooler;
   if (config.head == HeadKind::kNone) {

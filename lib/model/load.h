@@ -1,6 +1,7 @@
 // Loading a Bert from a Hugging Face checkpoint directory and saving it back in HF format.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,15 @@ struct LoadReport {
 // All missing and unexpected keys are reported in ONE error. Accepts keys with or without the
 // "bert." prefix and the old LayerNorm names gamma/beta. Tensors are converted to float32.
 Bert load_pretrained(const std::string& dir, const LoadOptions& options = {}, LoadReport* report = nullptr);
+
+// The encoder parameters (HF names, "bert." prefix) and shapes a config implies; no tensor is made.
+std::vector<std::pair<std::string, std::vector<int64_t>>> encoder_shapes(const BertConfig& config);
+
+// Checks a config against a checkpoint's tensor names and shapes (keys normalised as load_pretrained
+// does), before any model is built: layer count, every encoder tensor present with the implied
+// shape. Throws IoError naming both files with every problem on one bounded line.
+void check_config_fits_checkpoint(const BertConfig& config, const std::map<std::string, std::vector<int64_t>>& shapes,
+                                  const std::string& config_path, const std::string& weights_path);
 
 // Writes `dir`/config.json and `dir`/model.safetensors as transformers writes them (tied MLM
 // decoder aliases omitted; a plain encoder without the "bert." prefix). When `tokenizer_from`

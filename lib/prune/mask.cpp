@@ -121,10 +121,11 @@ Mask load_mask(const std::string& path) {
   LTH_CHECK(!file.entries().empty(), IoError, "{}: the mask holds no tensors", path);
   for (const auto& e : file.entries()) {
     LTH_CHECK(e.dtype == "U8" || e.dtype == "BOOL", IoError, "{}: mask tensor '{}' has dtype {}, expected U8 or BOOL",
-              path, e.name, e.dtype);
+              path, clip(e.name, 120), e.dtype);
     auto t = file.load(e.name);
     if (e.dtype == "U8") {
-      LTH_CHECK(t.le(1).all().item<bool>(), IoError, "{}: mask tensor '{}' holds values other than 0 and 1", path, e.name);
+      LTH_CHECK(t.le(1).all().item<bool>(), IoError, "{}: mask tensor '{}' holds values other than 0 and 1", path,
+                clip(e.name, 120));
     }
     m.tensors[e.name] = t.to(torch::kBool);
   }
@@ -137,18 +138,24 @@ void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::s
   for (const auto& [name, t] : mask.tensors) {
     auto it = weights.find(name);
     if (it == weights.end()) {
-      problems.push_back(fmt::format("'{}' is not a parameter of the model", name));
+      problems.push_back(fmt::format("'{}' is not a parameter of the model", clip(name, 100)));
     } else if (it->second.sizes() != t.sizes()) {
-      problems.push_back(fmt::format("'{}' has shape {} in the mask but {} in the model", name,
+      problems.push_back(fmt::format("'{}' has shape {} in the mask but {} in the model", clip(name, 100),
                                      fmt::join(t.sizes(), "x"), fmt::join(it->second.sizes(), "x")));
     }
   }
   if (!problems.empty()) {
-    LTH_FAIL(ShapeError, "{}: the mask does not fit the model: {}", source, fmt::join(problems, "; "));
+    // One bounded line: the first problems, then how many more.
+    std::string shown;
+    size_t listed = 0;
+    for (; listed < problems.size() && (listed == 0 || shown.size() + problems[listed].size() < 220); ++listed)
+      shown += (listed ? "; " : "") + problems[listed];
+    if (listed < problems.size()) shown += fmt::format(" (and {} more)", problems.size() - listed);
+    LTH_FAIL(ShapeError, "{}: the mask does not fit the model ({} problem(s)): {}", source, problems.size(), shown);
   }
   auto fp = mask.metadata.find("base_fingerprint");
   if (!model_fingerprint.empty() && fp != mask.metadata.end() && fp->second != model_fingerprint) {
-    log::warn("prune", "{}: mask was found on a model with fingerprint {}, this model's is {}", source, fp->second,
+    log::warn("prune", "{}: mask was found on a model with fingerprint {}, this model's is {}", source, clip(fp->second),
               model_fingerprint);
   }
 }

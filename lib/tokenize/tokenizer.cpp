@@ -210,6 +210,27 @@ std::unique_ptr<Tokenizer> load_wordpiece(const std::string& vocab_file, bool lo
   return load_wordpiece(vocab_file, config);
 }
 
+namespace {
+
+// A tokenizer with more ids than the model's embedding rows would make the model index past its
+// embedding table ("index out of range in self" deep inside LibTorch): refused when loaded.
+std::unique_ptr<Tokenizer> check_model_vocab_size(std::unique_ptr<Tokenizer> tok, const fs::path& dir,
+                                                  const fs::path& tokenizer_file) {
+  std::error_code ec;
+  const fs::path config_path = dir / "config.json";
+  if (!fs::exists(config_path, ec)) return tok;
+  const nlohmann::json config = read_json_file(config_path.string());
+  auto it = config.is_object() ? config.find("vocab_size") : config.end();
+  if (it == config.end() || !it->is_number_integer()) return tok;  // the model loader reports it
+  const std::int64_t model_vocab = it->get<std::int64_t>();
+  LTH_CHECK(tok->vocab_size() <= model_vocab, ConfigError,
+            "{} has {} tokens but {} says vocab_size {}: token ids would index past the model's embeddings",
+            tokenizer_file.string(), tok->vocab_size(), config_path.string(), model_vocab);
+  return tok;
+}
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
   std::error_code ec;
   LTH_CHECK(fs::is_directory(model_dir, ec), IoError, "{}: not a directory", model_dir);
@@ -218,7 +239,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
   const bool has_config = fs::exists(config_path, ec);
   TokenizerConfig config = has_config ? read_tokenizer_config(config_path.string()) : TokenizerConfig{};
   const fs::path vocab = dir / "vocab.txt";
-  if (fs::exists(vocab, ec)) return load_wordpiece(vocab.string(), config);
+  if (fs::exists(vocab, ec)) return check_model_vocab_size(load_wordpiece(vocab.string(), config), dir, vocab);
   fs::path model;
   for (const char* name : {"spiece.model", "sentencepiece.bpe.model", "tokenizer.model"}) {
     if (fs::exists(dir / name, ec)) {
@@ -235,7 +256,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
     if (found.size() == 1) model = found.front();
   }
   LTH_CHECK(!model.empty(), IoError, "{}: no tokenizer (neither vocab.txt nor a *.model file)", model_dir);
-  return load_sentencepiece(model.string(), config);
+  return check_model_vocab_size(load_sentencepiece(model.string(), config), dir, model);
 }
 
 }  // namespace lth::tokenize

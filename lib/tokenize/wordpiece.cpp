@@ -34,7 +34,7 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, const Tok
   ids_.reserve(vocab_.size() * 2);
   for (std::size_t i = 0; i < vocab_.size(); ++i) {
     auto [it, inserted] = ids_.emplace(vocab_[i], static_cast<std::int64_t>(i));
-    LTH_CHECK(inserted, ConfigError, "{}: line {}: duplicate token '{}' (first on line {})", source, i + 1, vocab_[i],
+    LTH_CHECK(inserted, ConfigError, "{}: line {}: duplicate token '{}' (first on line {})", source, i + 1, clip(vocab_[i]),
               it->second + 1);
   }
   special_ = config.special;
@@ -48,7 +48,8 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, const Tok
                         Slot{special_.mask, special_.mask_id, "mask_token"}}) {
     LTH_CHECK(!s.name.empty(), ConfigError, "{}: {} is empty", source, s.what);
     s.id = find_id(s.name);
-    LTH_CHECK(s.id >= 0, ConfigError, "{}: special token {} '{}' is not in the vocabulary", source, s.what, s.name);
+    LTH_CHECK(s.id >= 0, ConfigError, "{}: special token {} '{}' is not in the vocabulary", source, s.what,
+              clip(s.name));
     never_split_.push_back(s.name);
   }
   model_max_length_ = config.model_max_length;

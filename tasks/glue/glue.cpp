@@ -166,8 +166,8 @@ void check_header(const TaskSpec& task, const SplitSpec& split, const std::strin
   const std::vector<std::string_view> expected(l.header.begin(), l.header.end());
   const char* tail = l.label_column == kLastColumn ? "\\t...\\tgold_label" : (l.num_columns == 0 ? "\\t..." : "");
   LTH_FAIL(IoError, "{}:1: not the {} {} header: expected '{}{}', found '{}' (add the header line)",
-           path, task.name, split.name, clip(join_tabs(expected, expected.size()), 120), tail,
-           clip(join_tabs(cells, expected.size()), 80));
+           path, task.name, split.name, clip(join_tabs(expected, expected.size()), 100), tail,
+           clip(join_tabs(cells, expected.size()), 60));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // nesting are bounded so every message stays one short line naming the file.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 
@@ -107,6 +108,26 @@ TEST_SUITE("tasks.readers") {
       }
     }
     CHECK(compared >= 15);  // shared data: CoLA, SST-2, MRPC, STS-B, QNLI, RTE, WNLI, AX
+  }
+
+  TEST_CASE("GLUE: the committed fuzz inputs end in short one-line errors") {
+    // fuzz/regressions/fuzz_glue_tsv: first byte = layout index (as the fuzz target), rest = file.
+    std::vector<std::pair<const glue::TaskSpec*, const glue::SplitSpec*>> layouts;
+    for (const auto& task : glue::all_tasks())
+      for (const auto& split : task.splits) layouts.emplace_back(&task, &split);
+    TempDir dir("glue-fuzz");
+    int replayed = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(lth::testing::source_dir() + "/fuzz/regressions/fuzz_glue_tsv")) {
+      const std::string bytes = lth::read_file(entry.path().string());
+      REQUIRE_FALSE(bytes.empty());
+      const auto& [task, split] = layouts[static_cast<unsigned char>(bytes[0]) % layouts.size()];
+      const std::string path = dir.file(split->file);
+      lth::write_file_atomic(path, bytes.substr(1));
+      const std::string message = io_error([&, t = task, s = split] { glue::read_tsv(*t, *s, path); });
+      if (message != "<no error>") check_short(message, path);
+      ++replayed;
+    }
+    CHECK(replayed >= 1);
   }
 
   TEST_CASE("GLUE: a long label is clipped in the message") {
