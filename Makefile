@@ -2,8 +2,10 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# make demo MODEL=minilm: the demo on the real all-MiniLM-L6-v2 checkpoint (scripts/fetch-model).
+MODEL ?=
 
-.PHONY: all deps configure build test demo clean asan
+.PHONY: all deps configure build lth test demo reproduce clean asan
 
 all: build
 
@@ -21,8 +23,16 @@ build: deps configure
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 1 --timeout 1800
 
-demo: build
-	scripts/demo
+# Only the binary (not the tests and benchmarks): what the demo and the reproduction need.
+lth: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target lth
+
+demo: lth
+	LTH_DEMO_MODEL=$(MODEL) scripts/demo
+
+# The lottery-ticket study on all-MiniLM-L6-v2 (hours; budget knobs in scripts/reproduce).
+reproduce: lth
+	scripts/reproduce
 
 # Our code with AddressSanitizer + UBSan, in its own build tree.
 asan: deps
