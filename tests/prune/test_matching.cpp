@@ -45,10 +45,12 @@ TEST_SUITE("prune") {
   TEST_CASE("summary_table: one seed shows the strict form, named \"matching (strict)\", and what θ0 lacked") {
     const nlohmann::json s = {
         {"task", "glue/sst2"}, {"metric", "accuracy"}, {"strategy", "global"}, {"schedule", "linear"}, {"rewind", "init"},
-        {"dense", 0.75}, {"new_parameters", {"bert.pooler.dense.weight"}}, {"prune_new_params", false},
-        {"levels", {{{"level", 0}, {"sparsity", 0.0}, {"metric", 0.75}}, {{"level", 1}, {"sparsity", 0.1}, {"metric", 0.8}},
-                    {{"level", 2}, {"sparsity", 0.2}, {"metric", 0.7}}}},
-        {"baselines", {{"random", {{{"level", 1}, {"sparsity", 0.1}, {"metric", 0.75}}}}}}};
+        {"dense", 0.75}, {"new_parameters", nlohmann::json::array({"bert.pooler.dense.weight"})}, {"prune_new_params", false},
+        {"levels", nlohmann::json::array({nlohmann::json{{"level", 0}, {"sparsity", 0.0}, {"metric", 0.75}},
+                                          nlohmann::json{{"level", 1}, {"sparsity", 0.1}, {"metric", 0.8}},
+                                          nlohmann::json{{"level", 2}, {"sparsity", 0.2}, {"metric", 0.7}}})},
+        {"baselines", nlohmann::json{{"random", nlohmann::json::array({nlohmann::json{{"level", 1}, {"sparsity", 0.1},
+                                                                                     {"metric", 0.75}}})}}}};
     const std::string t = lth::prune::summary_table(s);
     CHECK(t.find("| matching (strict) |") != std::string::npos);
     CHECK(t.find("| imp        |     0 |    0.00% |   0.7500 |  +0.0000 |               yes |") != std::string::npos);

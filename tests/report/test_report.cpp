@@ -215,7 +215,7 @@ TEST_CASE("matrices θ0 lacks: the report says which were left unpruned, or prun
   spec.shapes.assign(spec.names.size(), {2, 2});
   const std::vector<std::vector<uint8_t>> all(spec.names.size(), {1, 1, 1, 1}), half(spec.names.size(), {0, 1, 0, 1});
   spec.levels = {{0, 0.8, all}, {1, 0.8, half}};
-  spec.extra_summary = {{"new_parameters", {"bert.pooler.dense.weight"}}, {"prune_new_params", false}};
+  spec.extra_summary = {{"new_parameters", Json::array({"bert.pooler.dense.weight"})}, {"prune_new_params", false}};
   rt::write_run(tmp.file("a"), spec);
   auto report = lth::report::build_report({tmp.file("a")});
   REQUIRE(report.groups.size() == 1);
@@ -225,7 +225,7 @@ TEST_CASE("matrices θ0 lacks: the report says which were left unpruned, or prun
   CHECK(contains(md, "Not pruned: bert.pooler.dense.weight (not in θ0"));
   CHECK(contains(lth::report::render_html(report), "id=\"new-params-g0\""));
   const Json j = Json::parse(lth::report::render_json(report));
-  CHECK(j["groups"][0]["new_excluded"] == Json({"bert.pooler.dense.weight"}));
+  CHECK(j["groups"][0]["new_excluded"] == Json::array({"bert.pooler.dense.weight"}));
   // The old behaviour, asked for: said so too.
   spec.extra_summary["prune_new_params"] = true;
   rt::write_run(tmp.file("b"), spec);
