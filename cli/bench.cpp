@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/load.h"
@@ -333,14 +334,15 @@ void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Inference throughput of the encoder, dense vs packed sparse weights");
   cmd->add_option("--model", cfg->model, "Checkpoint directory, or bert-base / bert-tiny (random init of that shape)")
       ->capture_default_str();
-  cmd->add_option("--sparsity", cfg->sparsity, "Sparsities of global magnitude masks over the prunable weights")
+  add_number(*cmd, "--sparsity", cfg->sparsity, "Sparsities of global magnitude masks over the prunable weights",
+             fraction_closed_open())
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--run", cfg->run, "IMP run directory: benchmark its level_N/mask.safetensors instead of --sparsity");
-  cmd->add_option("--batch", cfg->batch, "Sequences per batch")->capture_default_str();
-  cmd->add_option("--seq-len", cfg->seq_len, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--warmup", cfg->warmup, "Untimed rounds first")->capture_default_str();
-  cmd->add_option("--reps", cfg->reps, "Timed rounds (each runs every variant once)")->capture_default_str();
+  add_number(*cmd, "--batch", cfg->batch, "Sequences per batch", count(1, 1 << 16))->capture_default_str();
+  add_number(*cmd, "--seq-len", cfg->seq_len, "Tokens per sequence", count(1, 1 << 16))->capture_default_str();
+  add_number(*cmd, "--warmup", cfg->warmup, "Untimed rounds first", count(0, 1e6))->capture_default_str();
+  add_number(*cmd, "--reps", cfg->reps, "Timed rounds (each runs every variant once)", count(1, 1e6))->capture_default_str();
   cmd->add_flag("--linear-only", cfg->linear_only, "Time only the Linear layers, not the whole encoder");
   cmd->add_flag("--pack-all", cfg->pack_all, "Run every weight sparse, even above the measured crossover density");
   cmd->add_flag("--json", cfg->json, "One JSON object instead of tables");

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/run_identity.h"
 #include "core/log.h"
 #include "model/load.h"
 #include "model/sparse.h"
@@ -24,6 +25,7 @@ std::string mib(uint64_t bytes) { return fmt::format("{:.2f} MiB", static_cast<d
 
 void run_export(const ExportConfig& cfg) {
   LTH_CHECK(!cfg.pack_all || cfg.sparse, UsageError, "--pack-all needs --sparse");
+  check_model_out_dir(cfg.out, "export");
   model::Bert bert = model::load_pretrained(cfg.model);
   if (!cfg.mask.empty()) {
     const auto mask = prune::load_mask(cfg.mask);

@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 
 namespace lth::cli {
@@ -235,12 +236,15 @@ void add_launch_command(CLI::App& app) {
   auto o = std::make_shared<LaunchOptions>();
   auto* cmd = app.add_subcommand(
       "launch", "Run a training command as N data-parallel workers on this machine: lth launch --nproc 2 -- lth finetune ...");
-  cmd->add_option("--nproc", o->nproc, "Workers on this machine")->capture_default_str();
-  cmd->add_option("--nnodes", o->nnodes, "Machines in the job (run lth launch once on each)")->capture_default_str();
-  cmd->add_option("--node-rank", o->node_rank, "This machine's index, 0..nnodes-1")->capture_default_str();
+  add_number(*cmd, "--nproc", o->nproc, "Workers on this machine", count(1, 1024))->capture_default_str();
+  add_number(*cmd, "--nnodes", o->nnodes, "Machines in the job (run lth launch once on each)", count(1, 1 << 16))
+      ->capture_default_str();
+  add_number(*cmd, "--node-rank", o->node_rank, "This machine's index, 0..nnodes-1", count(0, 1 << 16))->capture_default_str();
   cmd->add_option("--master-addr", o->master_addr, "Address of the machine with node rank 0")->capture_default_str();
-  cmd->add_option("--master-port", o->master_port, "Rendezvous port (default: a free port; required with --nnodes > 1)");
-  cmd->add_option("--grace", o->grace, "Seconds the other workers get to stop after one fails")->capture_default_str();
+  add_number(*cmd, "--master-port", o->master_port, "Rendezvous port (default: a free port; required with --nnodes > 1)",
+             count(0, 65535));
+  add_number(*cmd, "--grace", o->grace, "Seconds the other workers get to stop after one fails", non_negative_number())
+      ->capture_default_str();
   cmd->add_option("command", o->command, "The command every worker runs (after --)")->required();
   cmd->callback([o] {
     // The job's exit code is the failed worker's (main maps only lth's own errors).

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -12,14 +13,21 @@
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
 
 namespace {
 
-// The error contract: ONE stderr line "lth: error: <message>" (line breaks inside become "; ").
-void print_error(const std::string& message) {
+bool g_verbose = false;  // --verbose: the full message (and LibTorch's detail) after the line
+
+// Longest error line (after "lth: error: "). Messages name their file first, so the head is kept.
+constexpr size_t kMaxErrorChars = 280;
+
+// The error contract: ONE stderr line "lth: error: <message>" (line breaks inside become "; "),
+// at most ~300 characters; with --verbose the untruncated `detail` (default: the message) follows.
+void print_error(const std::string& message, const std::string& detail = "") {
   std::string line;
   for (char c : message) {
     if (c == '\n') {
@@ -29,7 +37,17 @@ void print_error(const std::string& message) {
     }
   }
   while (!line.empty() && (line.back() == ' ' || line.back() == ';')) line.pop_back();
+  const bool cut = line.size() > kMaxErrorChars;
+  if (cut) {
+    size_t keep = kMaxErrorChars - 60;
+    while (keep > 0 && (static_cast<unsigned char>(line[keep]) & 0xC0) == 0x80) --keep;  // whole UTF-8 characters
+    const size_t rest = line.size() - keep;
+    line = line.substr(0, keep) + fmt::format(" ... ({} more characters; --verbose shows them)", rest);
+  }
   std::fprintf(stderr, "lth: error: %s\n", line.c_str());
+  if (g_verbose && (cut || !detail.empty())) {
+    std::fprintf(stderr, "lth: detail:\n%s\n", (detail.empty() ? message : detail).c_str());
+  }
 }
 
 }  // namespace
@@ -51,6 +69,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   bool show_version = false;
   app.add_flag("--version", show_version, "Print version, BLAS and thread information");
+  app.add_flag("--verbose", g_verbose, "On an error, print its full detail after the one-line message (any position)");
+  app.fallthrough();  // --verbose also after the command's name (subcommands inherit this)
   app.set_help_all_flag("--help-all", "Print help for every command");
 
   lth::cli::add_version_command(app);
@@ -70,8 +90,15 @@ int main(int argc, char** argv) {
   lth::cli::add_launch_command(app);
   lth::cli::add_plan_command(app);
 
+  // `lth --version ARGS` is `lth version ARGS` (so --version --threads N is checked like every --threads).
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "--version") {
+    args[0] = "version";
+    show_version = false;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
   try {
-    app.parse(argc, argv);
+    app.parse(args);
     if (show_version) {
       app.get_subcommand("version")->parse(std::vector<std::string>{});
     } else if (app.get_subcommands().empty()) {
@@ -92,7 +119,7 @@ int main(int argc, char** argv) {
     print_error(e.what());
     return 1;
   } catch (const c10::Error& e) {
-    print_error(e.what_without_backtrace());
+    print_error(e.what_without_backtrace(), e.what());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "lth: error: out of memory\n");

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/run_identity.h"
 #include "model/load.h"
 #include "prune/mask.h"
 
@@ -75,6 +76,7 @@ void mask_overlap(const std::vector<std::string>& paths, bool as_json) {
 }
 
 void mask_apply(const std::string& mask_path, const std::string& model_dir, const std::string& out) {
+  check_model_out_dir(out, "mask apply");
   const auto mask = prune::load_mask(mask_path);
   auto model = model::load_pretrained(model_dir);
   prune::NamedTensors params;

@@ -9,6 +9,10 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "core/hash.h"
+#include "core/run_identity.h"
+#include "prune/mask.h"
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -74,11 +78,20 @@ mux::MuxConfig mux_config(const MuxOptions& o, uint64_t seed) {
   return c;
 }
 
-train::MaskMap read_mask(const std::string& path) {
+// The ticket mask, read and checked as every other verb does (prune::load_mask: U8/BOOL tensors
+// of 0/1 only; check_mask_fits: every name and shape matches the model's parameters).
+train::MaskMap read_mask(const std::string& path, model::Bert& bert) {
   train::MaskMap masks;
   if (path.empty()) return masks;
-  io::SafetensorsFile file(path);
-  for (auto& [name, t] : file.load_all()) masks[name] = t.to(torch::kFloat32);
+  const prune::Mask mask = prune::load_mask(path);
+  prune::NamedTensors params;
+  for (auto& item : bert->named_parameters()) params[item.key()] = item.value();
+  std::vector<std::string> names;
+  for (const auto& [n, t] : mask.tensors) {
+    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
+  }
+  prune::check_mask_fits(mask, params, path, prune::fingerprint(params, names));
+  for (const auto& [name, t] : mask.tensors) masks[name] = t.to(torch::kFloat32);
   LTH_CHECK(!masks.empty(), IoError, "{}: holds no mask tensors", path);
   log::info("mux", "mask {}: {} tensors", path, masks.size());
   return masks;
@@ -218,6 +231,12 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
   const auto bert_config = model::BertConfig::from_file(io::find_checkpoint(cfg.model).config_path);
   const int64_t prefix = mc.demux == mux::DemuxKind::kIndex ? mc.n : 0;
   const int64_t max_length = fitting_length(bert_config, cfg.task_options.max_length, prefix);
+  nlohmann::json saved = cfg.to_json();
+  saved["mux"] = mo.to_json();
+  saved["max_length"] = max_length;
+  nlohmann::json identity = identity_of(saved);
+  if (!mo.mask.empty()) identity["mux"]["mask"] = sha256_hex(read_file(mo.mask));  // the content, not the path
+  RunDir run(cfg.out, "mux train", identity, cfg.force);
 
   torch::manual_seed(cfg.train.seed);
   model::LoadOptions lopts;
@@ -239,7 +258,7 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
   }
   auto bert = model::load_pretrained(cfg.model, lopts);
   mux::MuxBert model(bert, mc);
-  const auto masks = read_mask(mo.mask);
+  const auto masks = read_mask(mo.mask, bert);
 
   std::vector<train::Feature> warm, warm_dev;
   if (mo.warmup_steps > 0) {
@@ -256,10 +275,7 @@ void run_mux_train(const TrainingConfig& cfg, const MuxOptions& mo) {
                     *tok, max_length);
   }
 
-  make_dirs(cfg.out);
-  nlohmann::json saved = cfg.to_json();
-  saved["mux"] = mo.to_json();
-  saved["max_length"] = max_length;
+  run.begin();
   write_file_atomic(cfg.out + "/config.json", saved.dump(2) + "\n");
 
   mux::MuxTrainConfig tc;
@@ -418,7 +434,7 @@ void run_mux_bench(MuxBenchConfig cfg) {
       tok = nullptr;
     }
   }
-  const auto masks = read_mask(cfg.mux.mask);
+  const auto masks = read_mask(cfg.mux.mask, bert);
   if (!masks.empty()) train::apply_masks(bert, masks);
   std::vector<mux::MuxBert> models;
   for (int64_t n : ns) {
@@ -505,20 +521,25 @@ void add_mux_command(CLI::App& app) {
     auto resolve = add_training_options(*cmd, cfg);
     cmd->add_option("--n", mo->n, "Instances per forward pass")->capture_default_str()->check(CLI::Range(1, 512));
     add_mux_shape_options(*cmd, *mo);
-    cmd->add_option("--hadamard-norm", mo->hadamard_norm, "L2 norm of the Hadamard vectors (0 = sqrt(hidden))")
+    add_number(*cmd, "--hadamard-norm", mo->hadamard_norm, "L2 norm of the Hadamard vectors (0 = sqrt(hidden))",
+               non_negative_number())
         ->capture_default_str();
-    cmd->add_option("--warmup-steps", mo->warmup_steps, "Retrieval warm-up steps on --text (retrieval loss alone)")
+    add_number(*cmd, "--warmup-steps", mo->warmup_steps, "Retrieval warm-up steps on --text (retrieval loss alone)",
+               count(0, 1e12))
         ->capture_default_str();
-    cmd->add_option("--warmup-lr", mo->warmup_lr, "Warm-up peak learning rate")->capture_default_str();
-    cmd->add_option("--warmup-batch-size", mo->warmup_batch_size, "Warm-up batch size (0 = --batch-size)")
+    add_number(*cmd, "--warmup-lr", mo->warmup_lr, "Warm-up peak learning rate", positive_number())->capture_default_str();
+    add_number(*cmd, "--warmup-batch-size", mo->warmup_batch_size, "Warm-up batch size (0 = --batch-size)",
+               count(0, 1 << 20))
         ->capture_default_str();
-    cmd->add_option("--task-weight", mo->task_weight, "Weight of the task loss in fine-tuning")->capture_default_str();
-    cmd->add_option("--retrieval-weight", mo->retrieval_weight, "Weight of the retrieval loss in fine-tuning")
+    add_number(*cmd, "--task-weight", mo->task_weight, "Weight of the task loss in fine-tuning", non_negative_number())
         ->capture_default_str();
-    cmd->add_option("--retrieval-fraction", mo->retrieval_fraction,
-                    "Share of positions the retrieval loss scores while training (1 = all, as DataMUX; less is cheaper)")
-        ->capture_default_str()
-        ->check(CLI::Range(1e-6, 1.0));
+    add_number(*cmd, "--retrieval-weight", mo->retrieval_weight, "Weight of the retrieval loss in fine-tuning",
+               non_negative_number())
+        ->capture_default_str();
+    add_number(*cmd, "--retrieval-fraction", mo->retrieval_fraction,
+               "Share of positions the retrieval loss scores while training (1 = all, as DataMUX; less is cheaper)",
+               Range{1e-6, 1.0})
+        ->capture_default_str();
     cmd->callback([cfg, mo, resolve] {
       if (resolve()) run_mux_train(*cfg, *mo);
     });
@@ -533,8 +554,9 @@ void add_mux_command(CLI::App& app) {
     cmd->add_option("--split", cfg->split, "Split (default: the task's dev split)");
     cmd->add_option("--dev", cfg->dev_file, "Evaluate this TSV file instead of the split's file");
     cmd->add_option("--text", cfg->texts, "Raw text: measure retrieval accuracy only");
-    cmd->add_option("--max-length", cfg->max_length, "Maximum sequence length (default: the run's)");
-    cmd->add_option("--batch-size", cfg->batch_size, "Rows per forward pass (rounded up to a multiple of N)")
+    add_number(*cmd, "--max-length", cfg->max_length, "Maximum sequence length (default: the run's)", count(0, 1 << 20));
+    add_number(*cmd, "--batch-size", cfg->batch_size, "Rows per forward pass (rounded up to a multiple of N)",
+               count(1, 1 << 16))
         ->capture_default_str();
     cmd->add_option("--precision", cfg->precision, "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
         ->capture_default_str()
@@ -547,12 +569,14 @@ void add_mux_command(CLI::App& app) {
     auto* cmd = mux->add_subcommand("bench", "Instances/s per N, measured side by side (interleaved rounds, medians)");
     cmd->add_option("--model", cfg->model, "Checkpoint directory, or bert-base / bert-tiny (random weights)")
         ->capture_default_str();
-    cmd->add_option("--n", cfg->ns, "Values of N")->delimiter(',')->capture_default_str();
+    add_number(*cmd, "--n", cfg->ns, "Values of N", count(1, 512))->delimiter(',')->capture_default_str();
     cmd->add_option("--runs", cfg->runs, "Trained lth mux run directories: adds an accuracy × throughput table");
-    cmd->add_option("--seq-len", cfg->bench.seq_len, "Tokens per instance")->capture_default_str();
-    cmd->add_option("--batch", cfg->bench.batch, "Encoder sequences per forward pass (instances = batch × N)")
+    add_number(*cmd, "--seq-len", cfg->bench.seq_len, "Tokens per instance", count(1, 1 << 16))->capture_default_str();
+    add_number(*cmd, "--batch", cfg->bench.batch, "Encoder sequences per forward pass (instances = batch × N)",
+               count(1, 1 << 16))
         ->capture_default_str();
-    cmd->add_option("--rounds", cfg->bench.rounds, "Interleaved repetitions (median taken)")->capture_default_str();
+    add_number(*cmd, "--rounds", cfg->bench.rounds, "Interleaved repetitions (median taken)", count(1, 1e6))
+        ->capture_default_str();
     cmd->add_flag("--json", cfg->json, "Print one JSON object");
     add_mux_shape_options(*cmd, cfg->mux);
     add_runtime_options(*cmd, cfg->runtime);

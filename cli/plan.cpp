@@ -2,7 +2,9 @@
 // baselines, and mask-transfer pairs) as a JSON job list and shell command lists. Every line is an
 // ordinary, idempotent lth command (a repeated job skips what it finished), so any scheduler can
 // run them: GNU parallel, a Slurm job array, or sh.
+#include <algorithm>
 #include <cmath>
+#include <set>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,8 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "io/checkpoint.h"
+#include "tasks/task.h"
 
 namespace lth::cli {
 namespace {
@@ -86,7 +91,40 @@ void run_plan(const PlanOptions& o) {
   LTH_CHECK(!o.model.empty() && !o.out.empty() && !o.tasks.empty(), UsageError, "--model, --tasks and --out are required");
   LTH_CHECK(o.mode == "imp" || o.mode == "oneshot", UsageError, "--mode must be imp or oneshot");
   LTH_CHECK(o.levels >= 1 && o.rate > 0 && o.rate < 1, UsageError, "--levels must be >= 1 and --rate in (0, 1)");
+  // Everything is checked before anything is written: a plan is only as good as its jobs.
+  const auto known = tasks::task_names();
+  std::set<std::string> seen_tasks;
+  for (const auto& t : o.tasks) {
+    LTH_CHECK(std::find(known.begin(), known.end(), t) != known.end(), UsageError, "--tasks: unknown task '{}' (known: {})",
+              t, fmt::join(known, ", "));
+    LTH_CHECK(seen_tasks.insert(t).second, UsageError, "--tasks: '{}' is given twice", t);
+  }
+  std::set<uint64_t> seen_seeds;
+  for (uint64_t s : o.seeds) LTH_CHECK(seen_seeds.insert(s).second, UsageError, "--seeds: {} is given twice", s);
+  static const std::set<std::string> kBaselines = {"random", "reinit", "oneshot", "standard"};
+  std::set<std::string> seen_baselines;
+  for (const auto& b : o.baselines) {
+    LTH_CHECK(kBaselines.count(b), UsageError, "--baselines: unknown baseline '{}' (random, reinit, oneshot, standard)", b);
+    LTH_CHECK(seen_baselines.insert(b).second, UsageError, "--baselines: '{}' is given twice", b);
+  }
+  LTH_CHECK(!o.transfer || o.tasks.size() >= 2, UsageError, "--transfer needs at least two --tasks");
+  for (int k : o.transfer_levels) {
+    LTH_CHECK(k >= 1 && k <= o.levels, UsageError, "--transfer-levels: {} is outside 1..{}", k, o.levels);
+  }
+  LTH_CHECK(o.transfer || o.transfer_levels.empty(), UsageError, "--transfer-levels needs --transfer");
+  io::find_checkpoint(o.model);  // IoError naming the directory when there is no checkpoint
+  LTH_CHECK(o.data.empty() || std::filesystem::is_directory(o.data), IoError, "{}: no such data directory (--data)", o.data);
   const auto extra = words(o.flags);
+  // --flags may not repeat a flag, nor give one that plan sets itself.
+  static const std::set<std::string> kOwned = {"--model", "--task", "--data", "--seed", "--levels", "--rate",
+                                               "--baselines", "--out", "--mask"};
+  std::set<std::string> seen_flags;
+  for (const auto& w : extra) {
+    if (w.rfind("--", 0) != 0) continue;
+    const std::string name = w.substr(0, w.find('='));
+    LTH_CHECK(!kOwned.count(name), UsageError, "--flags: {} is set by lth plan itself (use its own option)", name);
+    LTH_CHECK(seen_flags.insert(name).second, UsageError, "--flags: {} is given twice", name);
+  }
   auto base = [&](const char* verb, const std::string& task, uint64_t seed) {
     std::vector<std::string> a{o.lth, verb, "--model", o.model, "--task", task};
     if (!o.data.empty()) a.insert(a.end(), {"--data", o.data});
@@ -204,15 +242,20 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "θ0: Hugging Face checkpoint directory")->required();
   cmd->add_option("--tasks", o->tasks, "Tasks (comma-separated)")->delimiter(',')->required();
   cmd->add_option("--data", o->data, "Data root passed to every job (the GLUE root)");
-  cmd->add_option("--seeds", o->seeds, "Seeds (comma-separated)")->delimiter(',')->capture_default_str();
-  cmd->add_option("--levels", o->levels, "Pruning levels")->capture_default_str();
-  cmd->add_option("--rate", o->rate, "Fraction pruned per level")->capture_default_str();
-  cmd->add_option("--mode", o->mode, "imp: one job per task x seed (levels in order); oneshot: one job per level")
+  add_number(*cmd, "--seeds", o->seeds, "Seeds (comma-separated)", count(0, 9007199254740992.0))
+      ->delimiter(',')
       ->capture_default_str();
+  add_number(*cmd, "--levels", o->levels, "Pruning levels", count(1, 1000))->capture_default_str();
+  add_number(*cmd, "--rate", o->rate, "Fraction pruned per level", Range{0.0, 1.0, true, false, true})
+      ->capture_default_str();
+  cmd->add_option("--mode", o->mode, "imp: one job per task x seed (levels in order); oneshot: one job per level")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"imp", "oneshot"}));
   cmd->add_option("--baselines", o->baselines, "Baselines run inside each IMP job: random,reinit,oneshot,standard")
       ->delimiter(',');
   cmd->add_flag("--transfer", o->transfer, "Add mask-transfer jobs for every ordered pair of --tasks");
-  cmd->add_option("--transfer-levels", o->transfer_levels, "Levels whose masks transfer (default: the last)")->delimiter(',');
+  add_number(*cmd, "--transfer-levels", o->transfer_levels, "Levels whose masks transfer (default: the last)", count(1, 1000))
+      ->delimiter(',');
   cmd->add_option("--flags", o->flags, "More flags for every job, e.g. \"--epochs 3 --threads 4\"");
   cmd->add_option("--lth", o->lth, "The lth command in the job lines")->capture_default_str();
   cmd->add_option("--out", o->out, "Runs directory (jobs write below it; jobs.json and jobs.sh go here)")->required();

@@ -1,10 +1,13 @@
 // lth prune (IMP with rewinding + baselines), lth transfer (masks across tasks), lth mask (tools).
 #include <filesystem>
+#include <set>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "core/run_identity.h"
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -71,8 +74,16 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
   lc.include = imp_options.include;
   lc.exclude = imp_options.exclude;
   lc.imp.prune_new_params = imp_options.prune_new_params;
-  LTH_CHECK(imp_options.levels >= 0, UsageError, "--levels must be >= 0");
   prune::pruned_at_level(1, 1, imp_options.rate, lc.imp.schedule);  // validates --rate
+  static const std::set<std::string> kBaselines = {"random", "reinit", "oneshot", "standard"};
+  for (const auto& b : imp_options.baselines) {
+    LTH_CHECK(kBaselines.count(b), UsageError, "--baselines: unknown baseline '{}' (random, reinit, oneshot, standard)", b);
+  }
+  LTH_CHECK(!cfg.out.empty(), UsageError, "--out is required");
+  std::string other;
+  LTH_CHECK(!is_run_dir(cfg.out, &other), UsageError,
+            "{}/: --out holds an lth {}run; lth prune's --out is a runs directory (each run gets a folder in it)", cfg.out,
+            other.empty() ? "" : other + " ");
   lc.resolved = cfg.to_json();
   lc.resolved.update(imp_options.to_json());
   lc.hashed = non_default(lc.resolved, defaults);
@@ -95,14 +106,16 @@ void add_prune_command(CLI::App& app) {
       "holds (see --prune-new-params). The run directory "
       "(printed last) is named by a hash of the non-default settings; rerunning resumes.");
   auto resolve = add_training_options(*cmd, cfg);
-  cmd->add_option("--levels", imp->levels, "Pruning levels after the dense level 0")->capture_default_str();
-  cmd->add_option("--rate", imp->rate, "Fraction pruned per level (see --schedule)")->capture_default_str();
+  add_number(*cmd, "--levels", imp->levels, "Pruning levels after the dense level 0", count(0, 1000))->capture_default_str();
+  add_number(*cmd, "--rate", imp->rate, "Fraction pruned per level (see --schedule)", Range{0.0, 1.0, true, false, true})
+      ->capture_default_str();
   cmd->add_option("--schedule", imp->schedule,
                   "geometric: prune --rate of the REMAINING weights per level (open_lth); linear: level k has "
                   "k*rate of the ORIGINAL weights pruned (Chen et al.)")
       ->capture_default_str()
       ->check(CLI::IsMember({"geometric", "linear"}));
-  cmd->add_option("--target-sparsity", imp->target_sparsity, "Stop at the first level reaching this sparsity (0 = off)")
+  add_number(*cmd, "--target-sparsity", imp->target_sparsity, "Stop at the first level reaching this sparsity (0 = off)",
+             fraction_closed_open())
       ->capture_default_str();
   cmd->add_option("--strategy", imp->strategy, "global | layerwise | random | random-layerwise")
       ->capture_default_str()
@@ -145,6 +158,14 @@ std::string source_name(const std::string& mask_path) {
   return fs::path(mask_path).stem().string();
 }
 
+// A transfer run is its settings, its target task and the mask's content (not the mask's path).
+nlohmann::json transfer_identity(const TrainingConfig& cfg, const std::string& target, const std::string& mask) {
+  nlohmann::json id = identity_of(cfg.to_json());
+  id["task"] = target;
+  id["mask_sha256"] = sha256_hex(read_file(mask));
+  return id;
+}
+
 void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   LTH_CHECK(!t.masks.empty(), UsageError, "--mask is required");
   LTH_CHECK(!cfg.model.empty() && !cfg.out.empty(), UsageError, "--model and --out are required");
@@ -157,9 +178,16 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
     tasks::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
     tc.task_options.data = cfg.data;
     tc.task_options.texts = cfg.texts;
+    RunDir run(cfg.out, "transfer", transfer_identity(cfg, targets[0], t.masks[0]), cfg.force);
+    run.begin();
+    write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
     fmt::print("{}\n", tasks::run_transfer(tc).dump());
     return;
   }
+  std::string other;
+  LTH_CHECK(!is_run_dir(cfg.out, &other), UsageError,
+            "{}/: --out holds an lth {}run; lth transfer --matrix's --out is a directory of runs", cfg.out,
+            other.empty() ? "" : other + " ");
   nlohmann::json scores = nlohmann::json::array();
   std::vector<std::string> sources;
   std::string metric;
@@ -177,6 +205,8 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
       tasks::TransferConfig tc{mask, cfg.model, target, cfg.out + "/" + slug, cfg.train, cfg.task_options};
       tc.task_options.data = cfg.data;
       tc.task_options.texts = cfg.texts;
+      RunDir run(tc.out, "transfer", transfer_identity(cfg, target, mask), cfg.force);
+      run.begin();
       auto m = tasks::run_transfer(tc);
       metric = m.value("main_metric", "");
       row.push_back(m.contains(metric) ? m[metric] : nlohmann::json());  // null: no score, never a fake 0

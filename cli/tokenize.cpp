@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "tokenize/tokenizer.h"
 
@@ -107,7 +108,8 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--jsonl", o->jsonl, "Input file, one {\"text\": .., \"text_pair\": ..|null} per line");
   auto* text = cmd->add_option("--text", o->text, "One text to tokenize");
   auto* pair = cmd->add_option("--pair", o->pair, "Second segment for --text");
-  cmd->add_option("--max-length", o->max_length, "Truncate (longest_first) to this many tokens; 0 = no truncation")
+  add_number(*cmd, "--max-length", o->max_length, "Truncate (longest_first) to this many tokens; 0 = no truncation",
+             count(0, 1 << 20))
       ->capture_default_str();
   cmd->add_flag("--pad-to-max-length", o->pad_to_max_length, "Pad with [PAD] up to --max-length");
   cmd->callback([o, text, pair] {

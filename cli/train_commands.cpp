@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "core/run_identity.h"
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -33,6 +35,8 @@ void run_finetune(const TrainingConfig& cfg) {
   require(cfg.task, "--task");
   require(cfg.out, "--out");
   if (cfg.task != "mlm") require(cfg.data.empty() && !cfg.task_options.train_file.empty() ? "x" : cfg.data, "--data");
+  // Checked before anything is loaded: --out is new, empty, or this same run (resume / skip).
+  RunDir run(cfg.out, "finetune", identity_of(cfg.to_json()), cfg.force);
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   tasks::TaskOptions topts = cfg.task_options;
   topts.data = cfg.data;
@@ -45,7 +49,7 @@ void run_finetune(const TrainingConfig& cfg) {
   if (!task->labels().empty()) lopts.labels = task->labels();
   model::Bert bert = model::load_pretrained(cfg.model, lopts);
   const auto features = task->train_features();
-  make_dirs(cfg.out);
+  run.begin();
   write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
   log::info("finetune", "{} on {}: {} training examples, {} -> {}", cfg.model, cfg.task, features.size(),
             cfg.train.length, cfg.out);
@@ -109,7 +113,19 @@ void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std:
   LTH_CHECK(!cfg.texts.empty(), UsageError, "--text is required (files or folders of raw text)");
   LTH_CHECK(cfg.model.empty() != bert_config.empty(), UsageError,
             "give exactly one of --model DIR (continue) or --bert-config BERT_CONFIG.json (from scratch)");
-  make_dirs(cfg.out);
+  if (!cfg.model.empty()) {
+    LTH_CHECK(bert_config.empty() && vocab.empty(), UsageError, "--vocab goes with --bert-config, not with --model");
+  } else {
+    require(vocab, "--vocab (with --bert-config)");
+    LTH_CHECK(path_exists(bert_config), IoError, "{}: no such file (--bert-config)", bert_config);
+    LTH_CHECK(path_exists(vocab), IoError, "{}: no such file (--vocab)", vocab);
+  }
+  nlohmann::json identity = identity_of(cfg.to_json());
+  identity["bert_config"] = bert_config;
+  identity["vocab"] = vocab;
+  identity["lowercase"] = lowercase;
+  RunDir run(cfg.out, "pretrain", identity, cfg.force);
+  run.begin();
   std::string tokenizer_dir = cfg.model;
   torch::manual_seed(cfg.train.seed);
   model::Bert bert{nullptr};
@@ -165,8 +181,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--text", cfg->texts, "Raw text (mlm)");
   cmd->add_option("--split", cfg->split, "Split: dev, test, dev_matched, ... (default: the task's dev split)");
   cmd->add_option("--predictions", cfg->predictions, "Write predictions (GLUE: index<TAB>prediction TSV)");
-  cmd->add_option("--max-length", cfg->max_length, "Maximum sequence length")->capture_default_str();
-  cmd->add_option("--batch-size", cfg->batch_size, "Evaluation batch size")->capture_default_str();
+  add_number(*cmd, "--max-length", cfg->max_length, "Maximum sequence length", count(2, 1 << 20))->capture_default_str();
+  add_number(*cmd, "--batch-size", cfg->batch_size, "Evaluation batch size", count(1, 1 << 16))->capture_default_str();
   cmd->add_option("--precision", cfg->precision, "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));

@@ -1,5 +1,8 @@
 #include "cli/train_options.h"
 
+#include "cli/options.h"
+#include "core/step.h"
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -91,9 +94,42 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   auto no_group = std::make_shared<bool>(false);
   auto no_save = std::make_shared<bool>(false);
   std::vector<std::pair<CLI::Option*, std::function<void()>>> appliers;
+  // The options table's second half: after --config and the flags are merged, every numeric and
+  // step-valued field is checked against the range declared with its option, so a bad value from
+  // a config file fails the same way as the flag (the message names the file and its key).
+  struct Check {
+    CLI::Option* opt;
+    std::string key;
+    std::function<void(const std::string& name, const std::string& source)> run;
+  };
+  auto checks = std::make_shared<std::vector<Check>>();
   auto bind = [&](CLI::Option* opt, std::function<void()> apply) { appliers.emplace_back(opt, std::move(apply)); return opt; };
   TrainingConfig& f = *flags;
   TrainingConfig& c = *cfg;
+  // A numeric option: its range is declared here, once, for the flag and for the config key.
+  auto number = [&](const std::string& name, const std::string& key, auto& flag_field, auto& cfg_field,
+                    const std::string& description, const Range& range) {
+    auto* opt = add_number(cmd, name, flag_field, description, range)->capture_default_str();
+    bind(opt, [&cfg_field, &flag_field] { cfg_field = flag_field; });
+    checks->push_back({opt, key, [&cfg_field, range](const std::string& n, const std::string& source) {
+                         check_range(n, static_cast<double>(cfg_field), range, source);
+                       }});
+    return opt;
+  };
+  // A step-valued option (3ep, 100it): parsed while checking; `nonzero` for lengths.
+  auto step_check = [&](CLI::Option* opt, const std::string& key, std::string& cfg_field, bool nonzero) {
+    checks->push_back({opt, key, [&cfg_field, nonzero](const std::string& n, const std::string& source) {
+                         if (cfg_field.empty()) return;  // the default (eval_every: each epoch)
+                         Step step;
+                         try {
+                           step = Step::parse(cfg_field);
+                         } catch (const UsageError& e) {
+                           throw UsageError(source.empty() ? n + ": " + e.what() : source + ": " + n + ": " + e.what());
+                         }
+                         LTH_CHECK(!nonzero || !step.is_zero(), UsageError, "{}{} must be more than zero steps (got {})",
+                                   source.empty() ? "" : source + ": ", n, cfg_field);
+                       }});
+  };
   bind(cmd.add_option("--model", f.model, "Hugging Face checkpoint directory (weights + tokenizer)"), [&c, &f] { c.model = f.model; });
   if (with_task) {
     bind(cmd.add_option("--task", f.task, fmt::format("Task: {}", fmt::join(tasks::task_names(), ", "))),
@@ -102,32 +138,40 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   }
   bind(cmd.add_option("--text", f.texts, "Raw text files or folders (masked LM)"), [&c, &f] { c.texts = f.texts; });
   bind(cmd.add_option("--out", f.out, "Output directory"), [&c, &f] { c.out = f.out; });
-  bind(cmd.add_option("--epochs", *epochs, "Training length in epochs")->capture_default_str(),
+  bind(add_number(cmd, "--epochs", *epochs, "Training length in epochs", count(1, 1e6))->capture_default_str(),
        [&c, epochs] { c.train.length = std::to_string(*epochs) + "ep"; });
-  bind(cmd.add_option("--steps", *steps, "Training length in optimizer steps (overrides --epochs)"),
+  bind(add_number(cmd, "--steps", *steps, "Training length in optimizer steps (overrides --epochs)", count(1, 1e12)),
        [&c, steps] { c.train.length = std::to_string(*steps) + "it"; });
-  bind(cmd.add_option("--length", f.train.length, "Training length as a step: 3ep, 1000it, 1ep200it")->capture_default_str(),
-       [&c, &f] { c.train.length = f.train.length; });
-  bind(cmd.add_option("--lr", f.train.lr, "Peak learning rate")->capture_default_str(), [&c, &f] { c.train.lr = f.train.lr; });
-  bind(cmd.add_option("--batch-size", f.train.batch_size, "Examples per optimizer step (per micro-batch with --grad-accum)")
-           ->capture_default_str(),
-       [&c, &f] { c.train.batch_size = f.train.batch_size; });
-  bind(cmd.add_option("--max-length", f.task_options.max_length, "Maximum sequence length in tokens")->capture_default_str(),
-       [&c, &f] { c.task_options.max_length = f.task_options.max_length; });
-  bind(cmd.add_option("--warmup", f.train.warmup, "Linear warmup length (step: 100it, 1ep)")->capture_default_str(),
-       [&c, &f] { c.train.warmup = f.train.warmup; });
-  bind(cmd.add_option("--weight-decay", f.train.weight_decay, "AdamW weight decay (not on biases/LayerNorm)")->capture_default_str(),
-       [&c, &f] { c.train.weight_decay = f.train.weight_decay; });
-  bind(cmd.add_option("--max-grad-norm", f.train.max_grad_norm, "Gradient clipping norm (0 = off)")->capture_default_str(),
-       [&c, &f] { c.train.max_grad_norm = f.train.max_grad_norm; });
-  bind(cmd.add_option("--grad-accum", f.train.grad_accum, "Micro-batches accumulated per optimizer step")->capture_default_str(),
-       [&c, &f] { c.train.grad_accum = f.train.grad_accum; });
-  bind(cmd.add_option("--seed", f.train.seed, "Seed for data order, dropout, heads and masking")->capture_default_str(),
-       [&c, &f] { c.train.seed = f.train.seed; c.task_options.seed = f.train.seed; });
-  bind(cmd.add_option("--eval-every", f.train.eval_every, "Evaluate every this many steps (default: each epoch)"),
-       [&c, &f] { c.train.eval_every = f.train.eval_every; });
-  bind(cmd.add_option("--save-every", f.train.save_every, "Resume checkpoint interval")->capture_default_str(),
-       [&c, &f] { c.train.save_every = f.train.save_every; });
+  step_check(bind(cmd.add_option("--length", f.train.length, "Training length as a step: 3ep, 1000it, 1ep200it")->capture_default_str(),
+                  [&c, &f] { c.train.length = f.train.length; }),
+             "length", c.train.length, true);
+  number("--lr", "lr", f.train.lr, c.train.lr, "Peak learning rate", positive_number());
+  number("--batch-size", "batch_size", f.train.batch_size, c.train.batch_size,
+         "Examples per optimizer step (per micro-batch with --grad-accum)", count(1, 1 << 20));
+  number("--max-length", "max_length", f.task_options.max_length, c.task_options.max_length,
+         "Maximum sequence length in tokens", count(2, 1 << 20));
+  step_check(bind(cmd.add_option("--warmup", f.train.warmup, "Linear warmup length (step: 100it, 1ep)")->capture_default_str(),
+                  [&c, &f] { c.train.warmup = f.train.warmup; }),
+             "warmup", c.train.warmup, false);
+  number("--weight-decay", "weight_decay", f.train.weight_decay, c.train.weight_decay,
+         "AdamW weight decay (not on biases/LayerNorm)", non_negative_number());
+  number("--max-grad-norm", "max_grad_norm", f.train.max_grad_norm, c.train.max_grad_norm, "Gradient clipping norm (0 = off)",
+         non_negative_number());
+  number("--grad-accum", "grad_accum", f.train.grad_accum, c.train.grad_accum, "Micro-batches accumulated per optimizer step",
+         count(1, 1 << 20));
+  // Seeds are unsigned 64-bit; the range keeps them where a double (and JSON) holds them exactly.
+  auto* seed = number("--seed", "seed", f.train.seed, c.train.seed, "Seed for data order, dropout, heads and masking",
+                      count(0, 9007199254740992.0));
+  bind(seed, [&c, &f] { c.train.seed = f.train.seed; c.task_options.seed = f.train.seed; });
+  step_check(bind(cmd.add_option("--eval-every", f.train.eval_every,
+                                 "Evaluate on the dev set every this many steps (a step: 200it, 1ep; 0 = only at the "
+                                 "end of training; default: each epoch)"),
+                  [&c, &f] { c.train.eval_every = f.train.eval_every; }),
+             "eval_every", c.train.eval_every, false);
+  step_check(bind(cmd.add_option("--save-every", f.train.save_every, "Resume checkpoint interval (0 = only on SIGINT/SIGTERM)")
+                      ->capture_default_str(),
+                  [&c, &f] { c.train.save_every = f.train.save_every; }),
+             "save_every", c.train.save_every, false);
   bind(cmd.add_option("--precision", f.train.precision,
                       "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16 (CPU autocast, fp32 master weights)")
            ->capture_default_str()
@@ -139,9 +183,12 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
        [&c, no_group] { c.train.group_by_length = !*no_group; });
   bind(cmd.add_flag("--no-save-models", *no_save, "Do not write model checkpoints (metrics only)"),
        [&c, no_save] { c.train.save_models = !*no_save; });
-  bind(cmd.add_option("--max-train-examples", f.task_options.max_train_examples, "Use at most N training examples (0 = all)")
-           ->capture_default_str(),
-       [&c, &f] { c.task_options.max_train_examples = f.task_options.max_train_examples; });
+  number("--max-train-examples", "max_train_examples", f.task_options.max_train_examples, c.task_options.max_train_examples,
+         "Use at most N training examples (0 = all)", count(0, 1e12));
+  // Config-only numbers share the table.
+  checks->push_back({nullptr, "mlm_probability", [&c](const std::string& n, const std::string& source) {
+                       check_range(n, c.task_options.mlm_probability, fraction_open_closed(), source);
+                     }});
   bind(cmd.add_option("--train", f.task_options.train_file, "Training file (overrides the one --data gives)"),
        [&c, &f] { c.task_options.train_file = f.task_options.train_file; });
   bind(cmd.add_option("--dev", f.task_options.dev_file, "Dev file (overrides the one --data gives)"),
@@ -151,24 +198,40 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   bind(cmd.add_flag("--profile", f.train.profile, "Log the share of training time per phase (data, forward, backward, "
                                                  "clip/mask, optimizer, eval, checkpoint)"),
        [&c, &f] { c.train.profile = f.train.profile; });
-  bind(cmd.add_option("--threads", f.runtime.threads, "Intra-op threads (0 = all available cores)")->capture_default_str(),
-       [&c, &f] { c.runtime.threads = f.runtime.threads; });
+  number("--threads", "threads", f.runtime.threads, c.runtime.threads, "Intra-op threads (0 = all available cores)",
+         threads_range());
   bind(cmd.add_option("--device", f.runtime.device, "cpu, cuda or cuda:N")->capture_default_str(),
        [&c, &f] { c.runtime.device = f.runtime.device; });
+  cmd.add_flag("--force", c.force,
+               "Reuse --out even when it holds a run with other settings: that run is deleted and this one starts "
+               "afresh (without --force such a run is refused, naming the settings that differ)");
   auto dist_options = std::make_shared<dist::DistOptions>();
   auto* dist_group = cmd.add_option_group("Data parallelism", "One process per worker (see lth launch, docs/SCALING.md)");
   dist_group->add_option("--dist-init", dist_options->init, "Rendezvous: tcp://HOST:PORT (default: MASTER_ADDR/MASTER_PORT)");
-  dist_group->add_option("--rank", dist_options->rank, "This worker's rank (default: $RANK)");
-  dist_group->add_option("--world-size", dist_options->world_size, "Number of workers (default: $WORLD_SIZE, else 1)");
+  dist_group->add_option("--rank", dist_options->rank, "This worker's rank (default: $RANK)")->check(in_range(count(0, 1 << 20)));
+  dist_group->add_option("--world-size", dist_options->world_size, "Number of workers (default: $WORLD_SIZE, else 1)")
+      ->check(in_range(count(1, 1 << 20)));
   dist_group->add_option("--dist-backend", dist_options->backend, "auto, gloo or nccl")->capture_default_str();
-  dist_group->add_option("--dist-timeout", dist_options->timeout_seconds, "Seconds to wait for the other workers")->capture_default_str();
+  dist_group->add_option("--dist-timeout", dist_options->timeout_seconds, "Seconds to wait for the other workers")
+      ->capture_default_str()
+      ->check(in_range(positive_number()));
   cmd.add_option("--config", *config_file, "JSON config file (flags given on the command line override it)");
   cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
 
-  return [cfg, flags, config_file, dump, appliers, dist_options] {
+  return [cfg, flags, config_file, dump, appliers, checks, dist_options] {
     if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
     for (const auto& [opt, apply] : appliers) {
       if (opt->count() > 0) apply();
+    }
+    // Every number checked before anything is read or written (a flag names itself; a value from
+    // --config names the file and its key).
+    for (const auto& check : *checks) {
+      const bool from_flag = check.opt != nullptr && check.opt->count() > 0;
+      if (from_flag || config_file->empty()) {
+        check.run(check.opt ? check.opt->get_name() : check.key, "");
+      } else {
+        check.run(check.key, *config_file);
+      }
     }
     if (cfg->train.pad_to > 0) cfg->train.pad_to = cfg->task_options.max_length;
     cfg->task_options.seed = cfg->train.seed;

@@ -30,6 +30,7 @@ struct TrainingConfig {
   train::TrainConfig train;
   tasks::TaskOptions task_options;
   RuntimeOptions runtime;
+  bool force = false;  // --force: replace a run with other settings in --out (not part of the config)
 
   nlohmann::json to_json() const;
   // Overwrites fields present in `j`; unknown keys are a ConfigError naming the key and file.

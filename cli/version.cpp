@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/log.h"
 #include "core/runtime.h"
 
@@ -13,7 +14,8 @@ namespace lth::cli {
 void add_version_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print version, LibTorch, BLAS and thread information");
   auto threads = std::make_shared<int>(0);
-  cmd->add_option("--threads", *threads, "Intra-op threads to report (0 = all available cores)")->capture_default_str();
+  add_number(*cmd, "--threads", *threads, "Intra-op threads to report (0 = all available cores)", threads_range())
+      ->capture_default_str();
   cmd->callback([threads] {
     const int n = setup_threads(*threads);
     const BlasInfo blas = detect_blas();

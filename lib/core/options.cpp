@@ -14,7 +14,7 @@ constexpr double kBig = 1e300;
 std::string number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  if (std::abs(v) < 1e15 && v == std::floor(v)) return fmt::format("{:.0f}", v);
+  if (std::abs(v) < 1e17 && v == std::floor(v)) return fmt::format("{:.0f}", v);
   return fmt::format("{:g}", v);
 }
 
