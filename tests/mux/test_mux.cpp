@@ -441,7 +441,8 @@ TEST_SUITE("mux") {
     // --mask: a ticket mask file by HF names; the trained model keeps its zeros.
     const std::string qname = "bert.encoder.layer.0.attention.self.query.weight";
     auto qmask = torch::rand({32, 32}).gt(0.5).to(torch::kFloat32);
-    io::save_safetensors(tmp.file("mask.safetensors"), {{qname, qmask}});
+    // A mask file as lth writes them (U8 0/1): mux train reads masks through prune::load_mask.
+    io::save_safetensors(tmp.file("mask.safetensors"), {{qname, qmask.to(torch::kUInt8)}});
     const std::string masked_run = tmp.file("masked");
     auto masked = testing::run_lth(
         "mux train --model " + model + " --task glue/sst2 --train " + testing::quote(tmp.file("train.tsv")) +
