@@ -1,6 +1,6 @@
 # Registers every doctest case of one test executable as its own ctest test (cmake -P script, run
 # after the executable is built). Inputs: PROPS (a file setting EXE, NAME, WORKDIR, ENV_VARS,
-# E2E_FILTERS, TIMEOUT_UNIT, TIMEOUT_E2E) and OUT (the ctest file to write).
+# FIXTURES, E2E_FILTERS, TIMEOUT_UNIT, TIMEOUT_E2E) and OUT (the ctest file to write).
 #
 # A case is labelled e2e when one of E2E_FILTERS (each a doctest filter argument such as
 # --source-file=*test_resume.cpp or --test-suite=train.loop; ALL for every case) lists it, else unit.
@@ -58,6 +58,9 @@ foreach(case IN LISTS all)
          "add_test([==[${NAME}/${case}]==] [==[${EXE}]==] [==[--test-case=${filter}]==])\n"
          "set_tests_properties([==[${NAME}/${case}]==] PROPERTIES LABELS ${label} TIMEOUT ${timeout}"
          " WORKING_DIRECTORY [==[${WORKDIR}]==] ENVIRONMENT [==[${ENV_VARS}]==])\n")
+  if(NOT FIXTURES STREQUAL "")
+    string(APPEND script "set_tests_properties([==[${NAME}/${case}]==] PROPERTIES FIXTURES_REQUIRED [==[${FIXTURES}]==])\n")
+  endif()
 endforeach()
 list(LENGTH all n)
 if(n EQUAL 0)
