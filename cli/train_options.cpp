@@ -145,7 +145,7 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   step_check(bind(cmd.add_option("--length", f.train.length, "Training length as a step: 3ep, 1000it, 1ep200it")->capture_default_str(),
                   [&c, &f] { c.train.length = f.train.length; }),
              "length", c.train.length, true);
-  number("--lr", "lr", f.train.lr, c.train.lr, "Peak learning rate", positive_number());
+  number("--lr", "lr", f.train.lr, c.train.lr, "Peak learning rate (0 = no update: the weights stay as initialised)", non_negative_number());
   number("--batch-size", "batch_size", f.train.batch_size, c.train.batch_size,
          "Examples per optimizer step (per micro-batch with --grad-accum)", count(1, 1 << 20));
   number("--max-length", "max_length", f.task_options.max_length, c.task_options.max_length,
@@ -219,7 +219,14 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
 
   return [cfg, flags, config_file, dump, appliers, checks, dist_options] {
-    if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
+    if (!config_file->empty()) {
+      // A --config value of the wrong type or range is the user's usage error, like the same bad flag.
+      try {
+        cfg->merge_json(read_json_file(*config_file), *config_file);
+      } catch (const ConfigError& e) {
+        throw UsageError(e.what());
+      }
+    }
     for (const auto& [opt, apply] : appliers) {
       if (opt->count() > 0) apply();
     }

@@ -15,8 +15,9 @@ function(list_cases out_var)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "${EXE} --list-test-cases ${ARGN} failed (${rc}):\n${output}")
   endif()
-  # Brackets would be read as list syntax; no case name uses them.
-  string(REPLACE ";" "\\;" output "${output}")
+  # A ';' in a case name would split it as a list: carried as <SEMI> until the test is written.
+  # Brackets would be read as list syntax too; no case name uses them.
+  string(REPLACE ";" "<SEMI>" output "${output}")
   string(REPLACE "\n" ";" lines "${output}")
   set(cases)
   foreach(line IN LISTS lines)
@@ -46,7 +47,10 @@ foreach(case IN LISTS all)
     message(FATAL_ERROR "${NAME}: two test cases named '${case}' (ctest needs unique names)")
   endif()
   list(APPEND seen "${case}")
+  # doctest's filters: commas escaped; a ';' matched by the one-character wildcard '?'.
   string(REPLACE "," "\\," filter "${case}")
+  string(REPLACE "<SEMI>" "?" filter "${filter}")
+  string(REPLACE "<SEMI>" "," title "${case}")
   if(case IN_LIST e2e)
     set(label e2e)
     set(timeout ${TIMEOUT_E2E})
@@ -55,11 +59,13 @@ foreach(case IN LISTS all)
     set(timeout ${TIMEOUT_UNIT})
   endif()
   string(APPEND script
-         "add_test([==[${NAME}/${case}]==] [==[${EXE}]==] [==[--test-case=${filter}]==])\n"
-         "set_tests_properties([==[${NAME}/${case}]==] PROPERTIES LABELS ${label} TIMEOUT ${timeout}"
-         " WORKING_DIRECTORY [==[${WORKDIR}]==] ENVIRONMENT [==[${ENV_VARS}]==])\n")
+         "add_test([==[${NAME}/${title}]==] [==[${EXE}]==] [==[--test-case=${filter}]==])\n"
+         "set_tests_properties([==[${NAME}/${title}]==] PROPERTIES LABELS ${label} TIMEOUT ${timeout}"
+         " WORKING_DIRECTORY [==[${WORKDIR}]==] ENVIRONMENT [==[${ENV_VARS}]==]"
+         # A filter that selects no case would pass without testing anything.
+         " FAIL_REGULAR_EXPRESSION [==[test cases: +0 [|]]==])\n")
   if(NOT FIXTURES STREQUAL "")
-    string(APPEND script "set_tests_properties([==[${NAME}/${case}]==] PROPERTIES FIXTURES_REQUIRED [==[${FIXTURES}]==])\n")
+    string(APPEND script "set_tests_properties([==[${NAME}/${title}]==] PROPERTIES FIXTURES_REQUIRED [==[${FIXTURES}]==])\n")
   endif()
 endforeach()
 list(LENGTH all n)
