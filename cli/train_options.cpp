@@ -124,10 +124,13 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
                          try {
                            step = Step::parse(cfg_field);
                          } catch (const UsageError& e) {
-                           throw UsageError(source.empty() ? n + ": " + e.what() : source + ": " + n + ": " + e.what());
+                           if (source.empty()) throw UsageError(n + ": " + e.what());
+                           throw ConfigError(source + ": " + n + ": " + e.what());
                          }
-                         LTH_CHECK(!nonzero || !step.is_zero(), UsageError, "{}{} must be more than zero steps (got {})",
-                                   source.empty() ? "" : source + ": ", n, cfg_field);
+                         if (nonzero && step.is_zero()) {
+                           if (source.empty()) throw UsageError(fmt::format("{} must be more than zero steps (got {})", n, cfg_field));
+                           throw ConfigError(fmt::format("{}: {} must be more than zero steps (got {})", source, n, cfg_field));
+                         }
                        }});
   };
   bind(cmd.add_option("--model", f.model, "Hugging Face checkpoint directory (weights + tokenizer)"), [&c, &f] { c.model = f.model; });
@@ -219,14 +222,9 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
 
   return [cfg, flags, config_file, dump, appliers, checks, dist_options] {
-    if (!config_file->empty()) {
-      // A --config value of the wrong type or range is the user's usage error, like the same bad flag.
-      try {
-        cfg->merge_json(read_json_file(*config_file), *config_file);
-      } catch (const ConfigError& e) {
-        throw UsageError(e.what());
-      }
-    }
+    // Anything wrong inside a --config file (unknown key, wrong type, out of range) is exit 1 naming
+    // the file and the key; the same value given as a flag is a usage error (exit 2).
+    if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
     for (const auto& [opt, apply] : appliers) {
       if (opt->count() > 0) apply();
     }

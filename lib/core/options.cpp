@@ -56,8 +56,8 @@ std::string range_error(const std::string& name, double value, const Range& rang
 void check_range(const std::string& name, double value, const Range& range, const std::string& source) {
   const std::string message = range_error(name, value, range);
   if (message.empty()) return;
-  if (source.empty()) throw UsageError(message);
-  throw UsageError(source + ": " + message);
+  if (source.empty()) throw UsageError(message);  // a flag: the command line is wrong (exit 2)
+  throw ConfigError(source + ": " + message);     // a value in a file: bad input (exit 1)
 }
 
 }  // namespace lth
