@@ -25,6 +25,14 @@ inline std::vector<std::string> file_lines(const std::string& path) {
   return lines;
 }
 
+// The lines of a command's output (stderr, stdout), without their newlines.
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
 inline std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> out;
   std::size_t begin = 0;

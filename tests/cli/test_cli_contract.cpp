@@ -14,16 +14,10 @@
 
 namespace fs = std::filesystem;
 namespace lt = lth::testing;
+using lt::lines_of;
 using lt::quote;
 
 namespace {
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 int temp_files_in(const std::string& dir) {
   int n = 0;

@@ -22,16 +22,10 @@
 namespace fs = std::filesystem;
 namespace lt = lth::testing;
 using json = nlohmann::json;
+using lt::lines_of;
 using lt::quote;
 
 namespace {
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 // The failure contract: exit `code`, one stderr line "lth: error: ..." (<= 300 characters after the
 // prefix) holding every needle, and `no_output` (when given) does not exist.
