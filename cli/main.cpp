@@ -113,10 +113,10 @@ int main(int argc, char** argv) {
     print_error(std::string(e.what()) + " (see 'lth --help' or 'lth COMMAND --help')");
     return 2;
   } catch (const lth::UsageError& e) {
-    print_error(e.what());
+    print_error(e.what(), e.detail());
     return 2;
   } catch (const lth::Error& e) {
-    print_error(e.what());
+    print_error(e.what(), e.detail());
     return 1;
   } catch (const c10::Error& e) {
     print_error(e.what_without_backtrace(), e.what());

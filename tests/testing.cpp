@@ -13,6 +13,13 @@
 namespace lth::testing {
 namespace fs = std::filesystem;
 
+int temp_files_in(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) ++n;
+  return n;
+}
+
 static std::string env_or_throw(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') throw std::runtime_error(std::string(name) + " is not set (run through ctest)");

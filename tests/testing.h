@@ -1,7 +1,10 @@
 // Shared test helpers: where ../shared and the lth binary are, temporary directories, running the CLI.
 #pragma once
 
+#include <functional>
 #include <string>
+
+#include "core/error.h"
 
 namespace lth::testing {
 
@@ -30,7 +33,21 @@ struct RunResult {
 };
 // Runs `lth <args>` through /bin/sh (args are already shell-quoted by the caller when needed).
 RunResult run_lth(const std::string& args);
+// How many files under `dir` (not recursive) are leftover atomic-write temporaries (*.tmp.*).
+int temp_files_in(const std::string& dir);
 // Shell-quotes one argument.
 std::string quote(const std::string& arg);
+
+// The message of the `E` that `fn` throws, or "<no error>" when it returns normally (so a check on
+// the message fails). Any other exception propagates and fails the test case.
+template <typename E = lth::Error>
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
 
 }  // namespace lth::testing

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -14,7 +15,14 @@ namespace lth {
 
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // `message` is the one-line error; `detail` (optional) is what it summarises, e.g. every entry
+  // of a list the message cuts short. `lth --verbose` prints it after the line.
+  explicit Error(const std::string& message, std::string detail = "")
+      : std::runtime_error(message), detail_(std::move(detail)) {}
+  const std::string& detail() const noexcept { return detail_; }
+
+ private:
+  std::string detail_;
 };
 
 // Wrong flags or arguments: exit code 2.

@@ -3,6 +3,7 @@
 // both versions share. Include it only from .cpp files.
 #pragma once
 
+#include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
@@ -42,6 +43,24 @@ inline void set_cpu_autocast_dtype(at::ScalarType dtype) {
   at::autocast::set_autocast_cpu_dtype(dtype);
 #endif
 }
+
+// Fused scaled-dot-product attention (softmax(q k^T * scale + mask) v, dropout on the weights):
+// LibTorch 2.x has it (a flash kernel on CPU and CUDA that never holds the whole score matrix);
+// 1.13 does not, and BERT's eager path is used there. `mask` is additive and broadcasts to
+// [batch, heads, length, length].
+#if TORCH_VERSION_MAJOR >= 2
+constexpr bool kHasFusedAttention = true;
+inline at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                                  double dropout_p, double scale) {
+  return at::scaled_dot_product_attention(q, k, v, mask, dropout_p, /*is_causal=*/false, scale);
+}
+#else
+constexpr bool kHasFusedAttention = false;
+inline at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                  double) {
+  return {};
+}
+#endif
 
 // What ProcessGroupGloo / ProcessGroupNCCL derive from, and so what runs the collectives: 2.x split
 // c10d::Backend out of c10d::ProcessGroup (which now only dispatches to backends).

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/torch_compat.h"
 
 namespace lth::model {
 namespace F = torch::nn::functional;
@@ -82,10 +83,17 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Te
   auto q = split(qkv[0]);
   auto k = split(qkv[1]);
   auto v = split(qkv[2]);
-  auto scores = torch::matmul(q, k.transpose(-1, -2));
-  // Multiplied by head_dim^-0.5 as today's transformers does (4.31 divided by sqrt(head_dim): one
+  // Scaled by head_dim^-0.5 as today's transformers does (4.31 divided by sqrt(head_dim): one
   // rounding apart unless head_dim is a power of 4; docs/ARCHITECTURE.md has the measured effect).
-  scores = scores * std::pow(static_cast<double>(head_dim_), -0.5);
+  const double scale = std::pow(static_cast<double>(head_dim_), -0.5);
+  if (compat::kHasFusedAttention && probs == nullptr) {
+    // LibTorch 2.x: one fused kernel (within the parity tolerances of the eager path below).
+    const double p_drop = is_training() ? dropout->options.p() : 0.0;
+    auto context = compat::fused_attention(q, k, v, additive_mask.to(q.scalar_type()), p_drop, scale);
+    return context.permute({0, 2, 1, 3}).contiguous().view({batch, length, heads_ * head_dim_});
+  }
+  auto scores = torch::matmul(q, k.transpose(-1, -2));
+  scores = scores * scale;
   scores = scores + additive_mask;
   auto p = torch::softmax(scores, -1);
   if (probs != nullptr) *probs = p;

@@ -150,8 +150,9 @@ void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::s
     size_t listed = 0;
     for (; listed < problems.size() && (listed == 0 || shown.size() + problems[listed].size() < 220); ++listed)
       shown += (listed ? "; " : "") + problems[listed];
-    if (listed < problems.size()) shown += fmt::format(" (and {} more)", problems.size() - listed);
-    LTH_FAIL(ShapeError, "{}: the mask does not fit the model ({} problem(s)): {}", source, problems.size(), shown);
+    if (listed < problems.size()) shown += fmt::format(" (and {} more; --verbose lists them)", problems.size() - listed);
+    throw ShapeError(fmt::format("{}: the mask does not fit the model ({} problem(s)): {}", source, problems.size(), shown),
+                     fmt::format("{}: every problem:\n  {}", source, fmt::join(problems, "\n  ")));
   }
   auto fp = mask.metadata.find("base_fingerprint");
   if (!model_fingerprint.empty() && fp != mask.metadata.end() && fp->second != model_fingerprint) {

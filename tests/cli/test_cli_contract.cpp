@@ -19,12 +19,6 @@ using lt::quote;
 
 namespace {
 
-int temp_files_in(const std::string& dir) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) ++n;
-  return n;
-}
 
 // A writable copy of the fixture checkpoint.
 std::string copy_fixture(const lt::TempDir& tmp) {
@@ -57,7 +51,7 @@ void expect_forward_fails(const std::string& model, const std::string& inputs, i
   CHECK(lines[0].rfind("lth: error: ", 0) == 0);
   for (const auto& n : needles) CHECK_MESSAGE(lines[0].find(n) != std::string::npos, "missing '" << n << "'");
   CHECK_FALSE(lth::path_exists(out_file));
-  CHECK(temp_files_in(out.path()) == 0);
+  CHECK(lt::temp_files_in(out.path()) == 0);
 }
 
 }  // namespace
@@ -73,7 +67,7 @@ TEST_SUITE("cli") {
     CHECK(f.entry("last_hidden_state").shape == std::vector<int64_t>{2, 4, 32});
     CHECK(f.entry("logits").shape == std::vector<int64_t>{2, 3});
     CHECK(f.contains("hidden_states.2"));
-    CHECK(temp_files_in(tmp.path()) == 0);
+    CHECK(lt::temp_files_in(tmp.path()) == 0);
   }
 
   TEST_CASE("contract: a truncated model.safetensors is exit 1 naming the file") {
@@ -169,7 +163,7 @@ TEST_SUITE("cli") {
       CHECK(lines[0].rfind("lth: error: ", 0) == 0);
       CHECK(lines[0].find(c.needle) != std::string::npos);
       CHECK_FALSE(lth::path_exists(out));
-      CHECK(temp_files_in(tmp.path()) == 0);
+      CHECK(lt::temp_files_in(tmp.path()) == 0);
     }
   }
 

@@ -428,15 +428,22 @@ TEST_SUITE("cli") {
                             quote(tmp.file("out"));
     auto r = lt::run_lth(cmd);
     expect_failure(r, 1, {"long-mask.safetensors", "--verbose"}, tmp.file("out"));
-    // --verbose (before or after the command) is accepted and keeps the first line short. (The mask
-    // check now summarises its own list, "(and N more)", so there is no longer detail to add here.)
+    CHECK(r.err.find("layer.299.") == std::string::npos);  // the line summarises: "(and N more ...)"
+    CHECK(lines_of(r.err).size() == 1);
+    // --verbose (before or after the command) keeps the first line short and then lists every problem.
     for (const std::string& v : {"--verbose " + cmd, cmd + " --verbose"}) {
+      CAPTURE(v);
       r = lt::run_lth(v);
       CHECK(r.exit_code == 1);
       const auto lines = lines_of(r.err);
-      REQUIRE(lines.size() >= 1);
+      REQUIRE(lines.size() >= 2);
       CHECK(lines[0].size() <= 312);
       CHECK(lines[0].find("long-mask.safetensors") != std::string::npos);
+      for (int i = 100; i < 300; ++i) {
+        CAPTURE(i);
+        CHECK(r.err.find("bert.encoder.layer." + std::to_string(i) + ".attention.self.query.weight' is not a parameter") !=
+              std::string::npos);
+      }
     }
   }
 

@@ -13,26 +13,13 @@
 #include "core/file.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 namespace fs = std::filesystem;
 namespace lt = lth::testing;
 
 namespace {
 
-int temp_files_in(const std::string& dir) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().find(".tmp.") != std::string::npos) ++n;
-  return n;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const lth::IoError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -40,10 +27,10 @@ TEST_SUITE("core") {
   TEST_CASE("read_file and read_json_file name the file") {
     lt::TempDir tmp("core-file");
     const std::string missing = tmp.file("missing.json");
-    CHECK(error_of([&] { lth::read_file(missing); }).find(missing) != std::string::npos);
-    CHECK(error_of([&] { lth::read_file(tmp.path()); }).find(tmp.path()) != std::string::npos);
+    CHECK(error_of<lth::IoError>([&] { lth::read_file(missing); }).find(missing) != std::string::npos);
+    CHECK(error_of<lth::IoError>([&] { lth::read_file(tmp.path()); }).find(tmp.path()) != std::string::npos);
     std::ofstream(tmp.file("bad.json")) << "{\"a\": 1,";
-    const std::string msg = error_of([&] { lth::read_json_file(tmp.file("bad.json")); });
+    const std::string msg = error_of<lth::IoError>([&] { lth::read_json_file(tmp.file("bad.json")); });
     CHECK_MESSAGE(msg.find(tmp.file("bad.json")) != std::string::npos, msg);
     std::ofstream(tmp.file("good.json")) << "{\"a\": [1, 2]}";
     CHECK(lth::read_json_file(tmp.file("good.json"))["a"][1] == 2);
@@ -55,7 +42,7 @@ TEST_SUITE("core") {
     lth::write_file_atomic(path, "first");
     lth::write_file_atomic(path, std::string("sec\0nd", 6));
     CHECK(lth::read_file(path) == std::string("sec\0nd", 6));
-    CHECK(temp_files_in(tmp.path()) == 0);
+    CHECK(lt::temp_files_in(tmp.path()) == 0);
   }
 
   TEST_CASE("write_stream_atomic: a throwing writer leaves the old file and no temporary file") {
@@ -69,10 +56,10 @@ TEST_SUITE("core") {
                                              }),
                     std::runtime_error);
     CHECK(lth::read_file(path) == "old");
-    CHECK(temp_files_in(tmp.path()) == 0);
+    CHECK(lt::temp_files_in(tmp.path()) == 0);
     // Into a directory that does not exist: IoError, nothing created.
     const std::string nowhere = tmp.file("no/such/dir/out.txt");
-    CHECK(error_of([&] { lth::write_file_atomic(nowhere, "x"); }).find(nowhere) != std::string::npos);
+    CHECK(error_of<lth::IoError>([&] { lth::write_file_atomic(nowhere, "x"); }).find(nowhere) != std::string::npos);
     CHECK_FALSE(lth::path_exists(nowhere));
   }
 
@@ -90,6 +77,6 @@ TEST_SUITE("core") {
     lth::make_dirs(tmp.file("a/b/c"));  // idempotent
     std::ofstream(tmp.file("plain")) << "x";
     const std::string under = tmp.file("plain/sub");
-    CHECK(error_of([&] { lth::make_dirs(under); }).find(under) != std::string::npos);
+    CHECK(error_of<lth::IoError>([&] { lth::make_dirs(under); }).find(under) != std::string::npos);
   }
 }

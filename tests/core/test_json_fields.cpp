@@ -8,17 +8,9 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "tests/testing.h"
 
-namespace {
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const lth::ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using lth::testing::error_of;
 
 TEST_SUITE("core") {
   TEST_CASE("JsonFields takes typed fields, keeps defaults for absent or null keys") {
@@ -41,13 +33,13 @@ TEST_SUITE("core") {
     auto j = nlohmann::json::parse(R"({"lr": "fast", "typo": 1})");
     lth::JsonFields f(j, "cfg.json");
     double lr = 1.0;
-    const std::string wrong = error_of([&] { f.take("lr", lr); });
+    const std::string wrong = error_of<lth::ConfigError>([&] { f.take("lr", lr); });
     CHECK(wrong.find("cfg.json") != std::string::npos);
     CHECK(wrong.find("'lr'") != std::string::npos);
     CHECK(wrong.find("wrong type") != std::string::npos);
-    const std::string unknown = error_of([&] { f.reject_unknown(); });
+    const std::string unknown = error_of<lth::ConfigError>([&] { f.reject_unknown(); });
     CHECK(unknown.find("unknown key 'typo'") != std::string::npos);
-    CHECK(error_of([] { lth::JsonFields g(nlohmann::json::array(), "a.json"); }).find("a.json: expected a JSON object") !=
+    CHECK(error_of<lth::ConfigError>([] { lth::JsonFields g(nlohmann::json::array(), "a.json"); }).find("a.json: expected a JSON object") !=
           std::string::npos);
   }
 }

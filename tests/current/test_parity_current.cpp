@@ -14,8 +14,8 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "tests/current/current_testing.h"
+#include "tests/model/adamw_step_check.h"
 #include "tests/tensor_testing.h"
-#include "train/adamw.h"
 
 namespace {
 
@@ -83,46 +83,7 @@ TEST_SUITE("current") {
   }
 
   TEST_CASE("one AdamW step matches today's transformers + torch.optim.AdamW") {
-    lth::io::SafetensorsFile step(lth::testing::current_fixture("train_step.safetensors"));
-    lth::model::LoadOptions options;
-    options.hidden_dropout_prob = 0.0;
-    options.attention_probs_dropout_prob = 0.0;
-    auto bert = lth::model::load_pretrained(shared_checkpoint("model"), options);
-    bert->train();
-    auto out = bert->forward(step.load("input.input_ids"), step.load("input.attention_mask"),
-                             step.load("input.token_type_ids"));
-    EXPECT_CLOSE(out.logits, step.load("logits"), 1e-5, 1e-4, "logits");
-    auto loss = lth::model::head_loss(bert->config(), out, step.load("labels"));
-    EXPECT_CLOSE(loss, step.load("loss"), 1e-6, 1e-5, "loss");
-    loss.backward();
-    std::vector<std::pair<std::string, at::Tensor>> params;
-    for (auto& item : bert->named_parameters()) params.emplace_back(item.key(), item.value());
-    REQUIRE(params.size() == 41);
-    std::map<std::string, at::Tensor> before;
-    for (auto& [name, p] : params) {
-      EXPECT_CLOSE(p.grad(), step.load("grad." + name), 1e-6, 1e-4, "grad." + name);
-      before[name] = p.detach().clone();
-    }
-    lth::train::AdamWOptions adam;
-    adam.lr = 1e-3;
-    adam.weight_decay = 0.01;
-    lth::train::AdamW optimizer(params, adam);
-    optimizer.step();
-    for (auto& [name, p] : params) {
-      CAPTURE(name);
-      EXPECT_CLOSE(optimizer.exp_avg(name), step.load("exp_avg." + name), 1e-7, 1e-4, "exp_avg." + name);
-      EXPECT_CLOSE(optimizer.exp_avg_sq(name), step.load("exp_avg_sq." + name), 1e-10, 1e-3, "exp_avg_sq." + name);
-      // The split of ../shared/fixtures/hf-bert/README.md: tight where |g| > 1e-6, 2*lr where the
-      // first Adam step is ill-conditioned, exact decay where both gradients are exactly zero.
-      const auto want = step.load("param_after." + name), grad = step.load("grad." + name), got = p.detach();
-      const auto big = grad.abs() > 1e-6, zero = (grad == 0).logical_and(p.grad() == 0),
-                 small = grad.abs().le(1e-6).logical_and(zero.logical_not());
-      EXPECT_CLOSE(got.masked_select(big), want.masked_select(big), 1e-6, 0.0, "param_after (|g| > 1e-6)." + name);
-      EXPECT_CLOSE(got.masked_select(small), want.masked_select(small), 2e-3, 0.0, "param_after (|g| <= 1e-6)." + name);
-      const auto decayed = (before[name] * static_cast<float>(1.0 - 1e-3 * 0.01)).masked_select(zero);
-      CHECK(torch::equal(got.masked_select(zero), decayed));
-      CHECK(torch::equal(want.masked_select(zero), decayed));
-    }
+    lth::testing::check_adamw_step(shared_checkpoint("model"), lth::testing::current_fixture("train_step.safetensors"));
   }
 
   TEST_CASE("all-MiniLM-L6-v2: every hidden state within 1e-5 of today's transformers on SST-2 and SQuAD") {

@@ -14,6 +14,8 @@
 #include "io/safetensors.h"
 #include "tests/io/io_testing.h"
 
+using lth::testing::error_of;
+
 using lth::io::read_torch_bin;
 using lth::io::testing::expect_io_error;
 using lth::io::testing::write_bytes;
@@ -37,15 +39,6 @@ size_t message_size_without(const std::string& message, const std::string& path)
   size_t n = message.size();
   for (size_t at = message.find(path); at != std::string::npos; at = message.find(path, at + 1)) n -= path.size();
   return n;
-}
-
-std::string io_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const lth::IoError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -169,7 +162,7 @@ TEST_CASE("json: a parse error quoting a long token stays one short line") {
   TempDir tmp("long-token");
   const std::string path = tmp.file("inputs.json");
   lth::write_file_atomic(path, "{\"a\": \"" + std::string(50000, 'x') + "\x01\"}");
-  const std::string message = io_error([&] { lth::read_json_file(path); });
+  const std::string message = error_of<lth::IoError>([&] { lth::read_json_file(path); });
   INFO(message);
   CHECK(message.find(path) != std::string::npos);
   CHECK(message_size_without(message, path) < 300);
@@ -187,12 +180,12 @@ TEST_CASE("safetensors: a header nested 100k deep is refused; long values are cl
   write_header("{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
   expect_io_error([&] { lth::io::SafetensorsFile f(path); }, path, "nests deeper than");
   write_header("{\"a\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": \"" + std::string(20000, 'y') + "\"}}");
-  const std::string message = io_error([&] { lth::io::SafetensorsFile f(path); });
+  const std::string message = error_of<lth::IoError>([&] { lth::io::SafetensorsFile f(path); });
   INFO(message);
   CHECK(message.find("data_offsets") != std::string::npos);
   CHECK(message_size_without(message, path) < 300);
   write_header("{\"" + std::string(20000, 'n') + "\": {\"dtype\": \"Q8\", \"shape\": [], \"data_offsets\": [0, 0]}}");
-  const std::string name_message = io_error([&] { lth::io::SafetensorsFile f(path); });
+  const std::string name_message = error_of<lth::IoError>([&] { lth::io::SafetensorsFile f(path); });
   INFO(name_message);
   CHECK(name_message.find("unknown dtype 'Q8'") != std::string::npos);
   CHECK(message_size_without(name_message, path) < 300);

@@ -16,6 +16,8 @@
 #include "tests/testing.h"
 #include "tokenize/tokenizer.h"
 
+using lth::testing::error_of;
+
 namespace fs = std::filesystem;
 using lth::model::BertConfig;
 
@@ -33,16 +35,6 @@ std::string checkpoint_with(const lth::testing::TempDir& tmp, const nlohmann::js
   fs::copy_file(fixture("model/vocab.txt"), dir + "/vocab.txt", fs::copy_options::overwrite_existing);
   lth::write_file_atomic(dir + "/config.json", config.dump());
   return dir;
-}
-
-template <typename E>
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::string config_error(const nlohmann::json& j) {

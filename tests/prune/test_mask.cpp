@@ -16,6 +16,8 @@
 #include "tests/prune/prune_testing.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 namespace fs = std::filesystem;
 namespace lt = lth::testing;
 
@@ -35,16 +37,6 @@ Header fixture_header() {
     h.dims.push_back(static_cast<int64_t>(e.shape.size()));
   }
   return h;
-}
-
-template <typename E>
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
 }
 
 bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
@@ -180,13 +172,13 @@ TEST_SUITE("prune") {
     const std::string twos = tmp.file("twos.safetensors");
     lth::io::save_safetensors(twos, {{"ok", torch::ones({2, 2}, torch::kUInt8)},
                                      {"layer.weight", torch::tensor({0, 1, 2, 1}, torch::kUInt8).view({2, 2})}});
-    auto msg = message_of<lth::IoError>([&] { lth::prune::load_mask(twos); });
+    auto msg = error_of<lth::IoError>([&] { lth::prune::load_mask(twos); });
     CHECK_MESSAGE(contains(msg, twos), msg);
     CHECK_MESSAGE(contains(msg, "layer.weight"), msg);
 
     const std::string floats = tmp.file("floats.safetensors");
     lth::io::save_safetensors(floats, {{"w", torch::ones({3}, torch::kFloat32)}});
-    msg = message_of<lth::IoError>([&] { lth::prune::load_mask(floats); });
+    msg = error_of<lth::IoError>([&] { lth::prune::load_mask(floats); });
     CHECK_MESSAGE(contains(msg, floats), msg);
     CHECK_MESSAGE(contains(msg, "F32"), msg);
 
@@ -196,7 +188,7 @@ TEST_SUITE("prune") {
 
     const std::string empty = tmp.file("empty.safetensors");
     lth::io::save_safetensors(empty, {});
-    msg = message_of<lth::IoError>([&] { lth::prune::load_mask(empty); });
+    msg = error_of<lth::IoError>([&] { lth::prune::load_mask(empty); });
     CHECK_MESSAGE(contains(msg, empty), msg);
 
     // A real mask file cut in half, and one with garbage bytes for a header.
@@ -206,14 +198,14 @@ TEST_SUITE("prune") {
     const std::string cut = tmp.file("cut.safetensors");
     fs::copy_file(good, cut);
     fs::resize_file(cut, fs::file_size(good) / 2);
-    msg = message_of<lth::IoError>([&] { lth::prune::load_mask(cut); });
+    msg = error_of<lth::IoError>([&] { lth::prune::load_mask(cut); });
     CHECK_MESSAGE(contains(msg, cut), msg);
     const std::string garbage = tmp.file("garbage.safetensors");
     std::ofstream(garbage, std::ios::binary) << "this is not a safetensors file at all, not even close";
-    msg = message_of<lth::IoError>([&] { lth::prune::load_mask(garbage); });
+    msg = error_of<lth::IoError>([&] { lth::prune::load_mask(garbage); });
     CHECK_MESSAGE(contains(msg, garbage), msg);
     const std::string missing = tmp.file("missing.safetensors");
-    msg = message_of<lth::IoError>([&] { lth::prune::load_mask(missing); });
+    msg = error_of<lth::IoError>([&] { lth::prune::load_mask(missing); });
     CHECK_MESSAGE(contains(msg, missing), msg);
   }
 
@@ -225,7 +217,7 @@ TEST_SUITE("prune") {
     m.tensors.at("a.query.weight") = torch::ones({32, 31}, torch::kBool);
     m.tensors.at("d.odd.weight") = torch::ones({7, 3}, torch::kBool);
     m.tensors["bert.nonexistent.weight"] = torch::ones({2, 2}, torch::kBool);
-    const auto msg = message_of<lth::ShapeError>([&] { lth::prune::check_mask_fits(m, w, "m.safetensors"); });
+    const auto msg = error_of<lth::ShapeError>([&] { lth::prune::check_mask_fits(m, w, "m.safetensors"); });
     CHECK_MESSAGE(contains(msg, "m.safetensors"), msg);
     CHECK_MESSAGE(contains(msg, "a.query.weight"), msg);
     CHECK_MESSAGE(contains(msg, "32x31"), msg);

@@ -11,6 +11,8 @@
 #include "tasks/glue/glue.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 using namespace lth::tasks::glue;
 using lth::testing::shared_dir;
 using lth::testing::TempDir;
@@ -23,15 +25,6 @@ std::map<std::string, int> label_counts(const std::vector<Example>& examples) {
   std::map<std::string, int> c;
   for (const auto& e : examples) ++c[e.label.value_or("<none>")];
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lth::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 }  // namespace

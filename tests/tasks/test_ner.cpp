@@ -10,19 +10,12 @@
 #include "tasks/ner/conlleval.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 using namespace lth::tasks::ner;
 using Tags = std::vector<std::string>;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lth::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 std::vector<Tags> all_tags(const Corpus& c) {
   std::vector<Tags> out;

@@ -14,20 +14,13 @@
 #include "tasks/squad/squad.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 namespace glue = lth::tasks::glue;
 using lth::testing::shared_dir;
 using lth::testing::TempDir;
 
 namespace {
-
-std::string io_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lth::IoError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 void check_short(const std::string& message, const std::string& path) {
   INFO(message);
@@ -77,7 +70,7 @@ TEST_SUITE("tasks.readers") {
         }
         REQUIRE_FALSE(split.layout.header.empty());
         lth::write_file_atomic(path, rows);
-        const std::string message = io_error([&] { glue::read_tsv(task, split, path); });
+        const std::string message = error_of<lth::IoError>([&] { glue::read_tsv(task, split, path); });
         CHECK(message.find(path + ":1: not the " + task.name + " " + split.name + " header: expected '") == 0);
         check_short(message, path);
         lth::write_file_atomic(path, header_line(split) + rows);
@@ -123,7 +116,7 @@ TEST_SUITE("tasks.readers") {
       const auto& [task, split] = layouts[static_cast<unsigned char>(bytes[0]) % layouts.size()];
       const std::string path = dir.file(split->file);
       lth::write_file_atomic(path, bytes.substr(1));
-      const std::string message = io_error([&, t = task, s = split] { glue::read_tsv(*t, *s, path); });
+      const std::string message = error_of<lth::IoError>([&, t = task, s = split] { glue::read_tsv(*t, *s, path); });
       if (message != "<no error>") check_short(message, path);
       ++replayed;
     }
@@ -135,7 +128,7 @@ TEST_SUITE("tasks.readers") {
     const auto& sst2 = glue::find_task("glue/sst2");
     const std::string path = dir.file("train.tsv");
     lth::write_file_atomic(path, "sentence\tlabel\nfine\t" + std::string(10000, '7') + "\n");
-    const std::string message = io_error([&] { glue::read_tsv(sst2, sst2.split("train"), path); });
+    const std::string message = error_of<lth::IoError>([&] { glue::read_tsv(sst2, sst2.split("train"), path); });
     CHECK(message.find(":2: unknown label '777") != std::string::npos);
     check_short(message, path);
   }
@@ -144,14 +137,14 @@ TEST_SUITE("tasks.readers") {
     TempDir dir("squad-limits");
     const std::string path = dir.file("dev.json");
     lth::write_file_atomic(path, "{\"data\": " + std::string(100000, '[') + std::string(100000, ']') + "}");
-    const std::string deep = io_error([&] { lth::tasks::squad::read_dataset(path); });
+    const std::string deep = error_of<lth::IoError>([&] { lth::tasks::squad::read_dataset(path); });
     CHECK(deep.find("nests deeper than") != std::string::npos);
     check_short(deep, path);
     const std::string id(5000, 'q');
     const std::string qa = "{\"id\": \"" + id + "\", \"question\": \"Q?\", \"answers\": [{\"text\": \"a\", \"answer_start\": 0}]}";
     lth::write_file_atomic(path, "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"a b\", \"qas\": [" + qa +
                                      ", " + qa + "]}]}]}");
-    const std::string dup = io_error([&] { lth::tasks::squad::read_dataset(path); });
+    const std::string dup = error_of<lth::IoError>([&] { lth::tasks::squad::read_dataset(path); });
     CHECK(dup.find("duplicate question id 'qqq") != std::string::npos);
     check_short(dup, path);
   }
@@ -160,7 +153,7 @@ TEST_SUITE("tasks.readers") {
     TempDir dir("conll-limits");
     const std::string path = dir.file("eng.train");
     lth::write_file_atomic(path, "EU NNP B-NP " + std::string(8000, 'X') + "\n");
-    const std::string message = io_error([&] { lth::tasks::ner::read_conll2003(path); });
+    const std::string message = error_of<lth::IoError>([&] { lth::tasks::ner::read_conll2003(path); });
     CHECK(message.find(":1: bad NER tag 'XXX") != std::string::npos);
     check_short(message, path);
   }

@@ -12,19 +12,12 @@
 #include "tasks/squad/squad.h"
 #include "tests/testing.h"
 
+using lth::testing::error_of;
+
 using namespace lth::tasks::squad;
 using nlohmann::json;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const lth::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 const char* kV1 = R"({"version": "1.1", "data": [{"title": "T", "paragraphs": [{
   "context": "The cat sat on the mat in Paris.",
