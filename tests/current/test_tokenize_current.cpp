@@ -155,8 +155,17 @@ TEST_SUITE("current") {
     CHECK(t.lth_wrong.empty());
     CHECK(t.agree.at("slow") == t.checked / 2);
     CHECK(case_ids(t.slow_fast) == recorded_disagreements(d));
+  }
 
-    // lth tokenize --model takes the directory as fetched.
+  TEST_CASE("lth tokenize --model takes all-MiniLM-L6-v2's directory as fetched") {
+    const std::string dir = lth::testing::real_model_dir();
+    if (dir.empty()) {
+      WARN_MESSAGE(false, lth::testing::real_model_skip_message());
+      return;
+    }
+    const std::string oracle = lth::testing::real_oracle("tokenizer.json");
+    REQUIRE_MESSAGE(lth::path_exists(oracle), oracle << " missing although " << dir << " is fetched");
+    const json d = json::parse(lth::read_file(oracle));
     const json& first = d["singles"][0];
     auto r = lth::testing::run_lth("tokenize --model " + lth::testing::quote(dir) + " --text " +
                                    lth::testing::quote(from_hex(first["text_utf8_hex"].get<std::string>())));

@@ -115,7 +115,9 @@ inline void check_names_and_shapes(const std::vector<std::pair<std::string, at::
                                    const std::string& model, bool with_tied_aliases) {
   const auto expected = expected_params(model, with_tied_aliases);
   CHECK(tensors.size() == expected.size());
-  for (const auto& [name, shape] : expected) {
+  for (const auto& entry : expected) {
+    const auto& name = entry.first;  // not a structured binding: INFO captures it in a lambda (C++17)
+    const auto& shape = entry.second;
     INFO(model, ": ", name);
     int found = 0;
     for (const auto& [n, t] : tensors) {

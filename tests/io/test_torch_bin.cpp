@@ -34,7 +34,9 @@ TEST_CASE("torch bin: fixtures load with the README's names and equal the safete
     lth::io::testing::check_names_and_shapes(bin, model, /*with_tied_aliases=*/mlm);
     const auto st = lth::io::SafetensorsFile(fixture(model + "/model.safetensors")).load_all();
     CHECK(st.size() + (mlm ? 2 : 0) == bin.size());
-    for (const auto& [name, tensor] : st) {
+    for (const auto& entry : st) {
+      const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+      const auto& tensor = entry.second;
       INFO(name);
       CHECK(bitwise_equal(find_tensor(bin, name), tensor));
     }
@@ -54,7 +56,9 @@ TEST_CASE("torch bin: MLM tied aliases are equal to their targets but own their 
   const at::Tensor before = word.clone();
   decoder_w.add_(1.0f);
   CHECK(bitwise_equal(word, before));
-  for (const auto& [name, t] : bin) {
+  for (const auto& entry : bin) {
+    const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+    const auto& t = entry.second;
     INFO(name);
     CHECK(t.is_contiguous());
     CHECK(t.storage().nbytes() == static_cast<size_t>(t.numel()) * t.element_size());  // no shared big storage

@@ -48,7 +48,9 @@ inline void check_adamw_step(const std::string& model_dir, const std::string& st
   adam.weight_decay = 0.01;
   train::AdamW optimizer(params, adam);
   optimizer.step();
-  for (auto& [name, p] : params) {
+  for (auto& entry : params) {
+    auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+    auto& p = entry.second;
     CAPTURE(name);
     EXPECT_CLOSE(optimizer.exp_avg(name), step.load("exp_avg." + name), 1e-7, 1e-4, "exp_avg." + name);
     EXPECT_CLOSE(optimizer.exp_avg_sq(name), step.load("exp_avg_sq." + name), 1e-10, 1e-3, "exp_avg_sq." + name);

@@ -352,7 +352,9 @@ TEST_SUITE("mux") {
     CHECK(result.steps == 6);
     CHECK(result.warmup_metrics.contains("retrieval_accuracy"));
     auto params = model->bert->named_parameters();
-    for (const auto& [name, m] : masks) {
+    for (const auto& entry : masks) {
+      const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+      const auto& m = entry.second;
       CAPTURE(name);
       const auto p = params[name];
       CHECK(p.masked_select(m.eq(0)).eq(0).all().item<bool>());

@@ -156,7 +156,9 @@ TEST_SUITE("prune") {
     CHECK(back.metadata.at("task") == "glue/sst2");
     CHECK(back.metadata.at("level") == "3");
     REQUIRE(back.tensors.size() == m.tensors.size());
-    for (const auto& [n, t] : m.tensors) {
+    for (const auto& entry : m.tensors) {
+      const auto& n = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+      const auto& t = entry.second;
       CAPTURE(n);
       CHECK(back.tensors.at(n).dtype() == torch::kBool);
       CHECK(back.tensors.at(n).equal(t));

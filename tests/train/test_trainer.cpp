@@ -129,7 +129,9 @@ TEST_SUITE("train.loop") {
     CHECK(checks == 20 * 4);
     CHECK(violations == 0);
     params = bert->named_parameters();
-    for (const auto& [name, mask] : masks) {
+    for (const auto& entry : masks) {
+      const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+      const auto& mask = entry.second;
       CAPTURE(name);
       const auto w = params[name].detach();
       CHECK(w.masked_select(mask.eq(0)).ne(0).sum().item<int64_t>() == 0);
@@ -239,7 +241,9 @@ TEST_SUITE("train.adamw") {
           if (fx.contains(g)) t.mutable_grad() = fx.load(g);
         }
         opt.step(lrs[static_cast<std::size_t>(step - 1)]);
-        for (const auto& [name, t] : opt.parameters()) {
+        for (const auto& entry : opt.parameters()) {
+          const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+          const auto& t = entry.second;
           CAPTURE(name);
           const std::string s = std::to_string(step) + "." + name;
           const auto want = fx.load("param." + s);
@@ -258,7 +262,9 @@ TEST_SUITE("train.adamw") {
       }
       MESSAGE("fused=" << fused << ": max |lth - torch| over 5 steps = " << worst);
       // The updates are not vacuous: every stepped parameter moved by more than the tolerance.
-      for (const auto& [name, t] : opt.parameters()) {
+      for (const auto& entry : opt.parameters()) {
+        const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
+        const auto& t = entry.second;
         if (name == "no_grad") continue;
         CAPTURE(name);
         CHECK((t - fx.load("init." + name)).abs().max().item<double>() > 1e-3);
