@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/torch_compat.h"
+#include "ops/dropout.h"
 
 namespace lth::model {
 namespace F = torch::nn::functional;
@@ -46,6 +47,13 @@ std::vector<at::Tensor> replaced(const torch::nn::Module& layer, const std::shar
 // A parameterless container, so that nested names ("encoder.layer.0", "cls.predictions.transform")
 // match HF's module tree.
 struct Container : torch::nn::Module {};
+
+// The modules keep torch::nn::Dropout for its probability and train/eval state; the mask comes from
+// ops::dropout (a hashed random stream, much faster than LibTorch 1.13's bernoulli_ on CPU).
+at::Tensor apply_dropout(const torch::nn::Dropout& d, const at::Tensor& x) {
+  return ops::dropout(x, d->options.p(), d->is_training());
+}
+
 }  // namespace
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) {
@@ -64,7 +72,7 @@ at::Tensor BertEmbeddingsImpl::forward(const at::Tensor& input_ids, const at::Te
   // Same order as HF: (word + token type) + position.
   auto x = word_embeddings(input_ids) + token_type_embeddings(token_type_ids);
   x = x + position_embeddings(positions);
-  return dropout(layer_norm(x));
+  return apply_dropout(dropout, layer_norm(x));
 }
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
@@ -97,7 +105,7 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Te
   scores = scores + additive_mask;
   auto p = torch::softmax(scores, -1);
   if (probs != nullptr) *probs = p;
-  p = dropout(p);
+  p = apply_dropout(dropout, p);
   auto context = torch::matmul(p, v).permute({0, 2, 1, 3}).contiguous();
   return context.view({batch, length, heads_ * head_dim_});
 }
@@ -110,7 +118,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(const BertConfig& c, int64_t in_f
 
 at::Tensor BertResidualOutputImpl::forward(const at::Tensor& x, const at::Tensor& residual) {
   auto y = replaced(*this, dense_replacement, x);
-  return layer_norm(dropout(y.empty() ? dense(x) : y[0]) + residual);
+  return layer_norm(apply_dropout(dropout, y.empty() ? dense(x) : y[0]) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) {
@@ -262,10 +270,10 @@ void BertImpl::init_all() {
 void BertImpl::apply_head(BertOutputs& out, const at::Tensor& mlm_positions) {
   switch (config_.head) {
     case HeadKind::kSequenceClassification:
-      out.logits = classifier(head_dropout(out.pooler_output));
+      out.logits = classifier(apply_dropout(head_dropout, out.pooler_output));
       break;
     case HeadKind::kTokenClassification:
-      out.logits = classifier(head_dropout(out.last_hidden_state));
+      out.logits = classifier(apply_dropout(head_dropout, out.last_hidden_state));
       break;
     case HeadKind::kQuestionAnswering: {
       auto logits = qa_outputs(out.last_hidden_state);

@@ -1,0 +1,69 @@
+// dropout_ratio: LibTorch's at::dropout vs lth's ops::dropout (hashed random stream) on the
+// activation shapes one BERT training step drops, timed interleaved (A B A B ...); prints the
+// median per-pair ratio per shape.
+//
+//   dropout_ratio [--threads 1] [--pairs 9]
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "ops/dropout.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+template <typename F>
+double micros(F&& f, int reps) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) f();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, pairs = 9;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (flag == "--pairs") pairs = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: dropout_ratio [--threads N] [--pairs N]\n");
+      return 2;
+    }
+  }
+  at::set_num_threads(threads);
+  struct Shape {
+    const char* name;
+    std::vector<int64_t> sizes;
+  };
+  // Batch 32 x 64 tokens: hidden activations and attention probabilities of BERT-Tiny (128, 2 heads),
+  // MiniLM (384, 12 heads) and BERT-base (768, 12 heads).
+  const std::vector<Shape> shapes = {{"tiny hidden [32,64,128]", {32, 64, 128}},
+                                     {"tiny attention [32,2,64,64]", {32, 2, 64, 64}},
+                                     {"minilm hidden [32,64,384]", {32, 64, 384}},
+                                     {"base hidden [32,64,768]", {32, 64, 768}},
+                                     {"base attention [32,12,64,64]", {32, 12, 64, 64}}};
+  std::printf("| shape | at::dropout (us) | ops::dropout (us) | ratio |\n|---|---:|---:|---:|\n");
+  for (const auto& s : shapes) {
+    const auto x = torch::randn(s.sizes);
+    std::vector<double> a, b, r;
+    for (int k = 0; k < pairs; ++k) {
+      a.push_back(micros([&] { auto y = at::dropout(x, 0.1, true); }, 5));
+      b.push_back(micros([&] { auto y = lth::ops::dropout(x, 0.1, true); }, 5));
+      r.push_back(a.back() / b.back());
+    }
+    std::printf("| %s | %.0f | %.0f | %.1fx |\n", s.name, median(a), median(b), median(r));
+  }
+  std::printf("threads %d, %d interleaved pairs of 5 calls each, p = 0.1, fp32\n", threads, pairs);
+  return 0;
+}
