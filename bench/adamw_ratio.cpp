@@ -13,8 +13,11 @@
 
 #include "core/runtime.h"
 #include "train/adamw.h"
+#include "bench/bench_util.h"
 
 namespace {
+
+using lth::bench::median;
 
 // Parameter shapes of a BERT encoder with an MLM-free classification head (vocab 30522).
 std::vector<std::pair<std::string, at::Tensor>> bert_parameters(int64_t hidden, int64_t layers, int64_t ffn) {
@@ -37,11 +40,6 @@ std::vector<std::pair<std::string, at::Tensor>> bert_parameters(int64_t hidden, 
     add(pre + "LayerNorm.bias", {hidden});
   }
   return p;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 }  // namespace

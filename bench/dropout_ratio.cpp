@@ -13,13 +13,11 @@
 #include <vector>
 
 #include "ops/dropout.h"
+#include "bench/bench_util.h"
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using lth::bench::median;
 
 template <typename F>
 double micros(F&& f, int reps) {

@@ -21,20 +21,17 @@
 #include "core/runtime.h"
 #include "ops/isa.h"
 #include "ops/sparse_linear.h"
+#include "bench/bench_util.h"
 
 namespace {
+
+using lth::bench::median;
 
 struct Shape {
   const char* name;
   int64_t out;
   int64_t in;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 template <class F>
 double time_ms(F&& f, int iters) {

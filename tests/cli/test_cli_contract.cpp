@@ -19,7 +19,6 @@ using lt::quote;
 
 namespace {
 
-
 // A writable copy of the fixture checkpoint.
 std::string copy_fixture(const lt::TempDir& tmp) {
   const std::string dir = tmp.file("model");

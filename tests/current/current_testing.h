@@ -3,6 +3,8 @@
 // (scripts/fetch-model), the oracle scripts/gen-fixtures real writes at test time (ctest fixture).
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -33,6 +35,22 @@ inline std::string real_oracle(const std::string& rel) {
 inline std::string real_model_skip_message() {
   return "SKIPPED: the real checkpoint is not fetched (models/" + real_model_name() +
          "/ missing); run `make model` (scripts/fetch-model " + real_model_name() + ") and ctest again";
+}
+
+// For a case on the fetched real checkpoint: its directory, after requiring that the oracle file
+// `rel` exists; "" (after a doctest warning that says how to fetch it) when it is not fetched, and
+// the caller returns: skipped loudly, never passed silently.
+inline std::string real_model_with_oracle(const std::string& rel) {
+  const std::string dir = real_model_dir();
+  if (dir.empty()) {
+    WARN_MESSAGE(false, real_model_skip_message());
+    return "";
+  }
+  const std::string oracle = real_oracle(rel);
+  REQUIRE_MESSAGE(path_exists(oracle), oracle << " missing although " << dir
+                                              << " is fetched: the ctest step gen_real_oracle "
+                                                 "(scripts/gen-fixtures real, needs .venv) did not run");
+  return dir;
 }
 
 }  // namespace lth::testing

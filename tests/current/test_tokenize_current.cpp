@@ -134,15 +134,9 @@ TEST_SUITE("current") {
   }
 
   TEST_CASE("all-MiniLM-L6-v2's tokenizer matches today's slow and fast BertTokenizer on real sentences") {
-    const std::string dir = lth::testing::real_model_dir();
-    if (dir.empty()) {
-      WARN_MESSAGE(false, lth::testing::real_model_skip_message());
-      return;
-    }
+    const std::string dir = lth::testing::real_model_with_oracle("tokenizer.json");
+    if (dir.empty()) return;
     const std::string oracle = lth::testing::real_oracle("tokenizer.json");
-    REQUIRE_MESSAGE(lth::path_exists(oracle), oracle << " missing although " << dir
-                                                     << " is fetched: the ctest step gen_real_oracle "
-                                                        "(scripts/gen-fixtures real, needs .venv) did not run");
     const json d = json::parse(lth::read_file(oracle));
     auto tok = tk::load_tokenizer(dir);  // vocab.txt + tokenizer_config.json of the fetched directory
     CHECK(tok->kind() == "wordpiece");
@@ -158,13 +152,9 @@ TEST_SUITE("current") {
   }
 
   TEST_CASE("lth tokenize --model takes all-MiniLM-L6-v2's directory as fetched") {
-    const std::string dir = lth::testing::real_model_dir();
-    if (dir.empty()) {
-      WARN_MESSAGE(false, lth::testing::real_model_skip_message());
-      return;
-    }
+    const std::string dir = lth::testing::real_model_with_oracle("tokenizer.json");
+    if (dir.empty()) return;
     const std::string oracle = lth::testing::real_oracle("tokenizer.json");
-    REQUIRE_MESSAGE(lth::path_exists(oracle), oracle << " missing although " << dir << " is fetched");
     const json d = json::parse(lth::read_file(oracle));
     const json& first = d["singles"][0];
     auto r = lth::testing::run_lth("tokenize --model " + lth::testing::quote(dir) + " --text " +
