@@ -16,12 +16,18 @@ CMAKE_FLAGS ?=
 # make demo MODEL=minilm: the demo on the real all-MiniLM-L6-v2 checkpoint (scripts/fetch-model).
 MODEL ?=
 
-.PHONY: all deps configure build lth test demo reproduce clean asan model fuzz fuzz-build
+.PHONY: all deps lth-deps configure build lth test demo reproduce clean asan model fuzz fuzz-build
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+# What the lth binary alone needs (make lth, make demo, make reproduce): the Debian packages for the
+# debian build; the venv as well for the pip build, whose LibTorch is the torch wheel inside it.
+# (The test suites' Python checks need the venv either way: `build` installs both.)
+lth-deps:
+	@scripts/install-deps $(if $(filter debian,$(TORCH)),debian,all)
 
 $(BUILD_DIR)/CMakeCache.txt:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(TORCH_FLAGS) $(CMAKE_FLAGS)
@@ -39,7 +45,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -LE unit -j 1
 
 # Only the binary (not the tests and benchmarks): what the demo and the reproduction need.
-lth: deps configure
+lth: lth-deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target lth
 
 demo: lth
