@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/load.h"
+#include "model/names.h"
 #include "tokenize/tokenizer.h"
 #include "train/dist.h"
 
@@ -35,7 +36,7 @@ void copy_encoder(model::Bert& model, const prune::NamedTensors& source, const s
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     const std::string& name = item.key();
-    if (name.rfind("bert.", 0) != 0 || name.rfind("bert.pooler.", 0) == 0) continue;
+    if (model::names::is_head(name)) continue;
     auto it = source.find(name);
     LTH_CHECK(it != source.end(), IoError, "{}: no tensor '{}'", where, name);
     item.value().copy_(it->second);

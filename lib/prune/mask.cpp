@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -12,6 +11,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "model/names.h"
 
 namespace lth::prune {
 
@@ -49,18 +49,7 @@ nlohmann::json Mask::stats() const {
           {"per_tensor", per}};
 }
 
-bool is_default_prunable(const std::string& name) {
-  static const char* kSuffixes[] = {".attention.self.query.weight", ".attention.self.key.weight",
-                                    ".attention.self.value.weight", ".attention.output.dense.weight",
-                                    ".intermediate.dense.weight",   ".output.dense.weight"};
-  if (name == "bert.pooler.dense.weight") return true;
-  if (name.rfind("bert.encoder.layer.", 0) != 0) return false;
-  for (const char* s : kSuffixes) {
-    const size_t n = std::strlen(s);
-    if (name.size() > n && name.compare(name.size() - n, n, s) == 0) return true;
-  }
-  return false;
-}
+bool is_default_prunable(const std::string& name) { return model::names::is_default_prunable(name); }
 
 std::vector<std::string> prunable_names(const std::vector<std::string>& names, const std::vector<int64_t>& dims,
                                         const std::vector<std::string>& include, const std::vector<std::string>& exclude) {

@@ -28,6 +28,7 @@ struct Mask {
 
 // Chen et al.'s default: Q, K, V, attention-output, intermediate and output weights of every layer
 // plus the pooler weight. Embeddings, biases, LayerNorm and task heads are never in the default.
+// The rule is model::names::is_default_prunable (model/names.h).
 bool is_default_prunable(const std::string& name);
 
 // Parameter names to prune: the default set, or those matching `include` globs (fnmatch; '*'
