@@ -29,13 +29,8 @@ void run_export(const ExportConfig& cfg) {
   model::Bert bert = model::load_pretrained(cfg.model);
   if (!cfg.mask.empty()) {
     const auto mask = prune::load_mask(cfg.mask);
-    prune::NamedTensors params;
-    for (auto& item : bert->named_parameters()) params[item.key()] = item.value();
-    std::vector<std::string> names;
-    for (const auto& [n, t] : mask.tensors) names.push_back(n);
-    prune::check_mask_fits(mask, params, cfg.mask, prune::fingerprint(params, names));
-    torch::NoGradGuard no_grad;
-    for (const auto& [n, t] : mask.tensors) params.at(n).mul_(t.to(torch::kFloat32));
+    mask.check_fits(bert, cfg.mask);
+    mask.apply(bert);
     log::info("export", "applied {} (sparsity {:.2f}% of the masked weights)", cfg.mask, 100.0 * mask.sparsity());
   }
   if (!cfg.sparse) {

@@ -9,18 +9,10 @@
 #include "cli/commands.h"
 #include "io/checkpoint.h"
 #include "model/load.h"
+#include "model/names.h"
 
 namespace lth::cli {
 namespace {
-
-// "bert.encoder.layer.3.attention.self.query.weight" -> "encoder.layer.3"; "classifier.weight" -> "head".
-std::string module_group(const std::string& name) {
-  const std::string layer = "bert.encoder.layer.";
-  if (name.rfind(layer, 0) == 0) return "encoder.layer." + name.substr(layer.size(), name.find('.', layer.size()) - layer.size());
-  if (name.rfind("bert.embeddings.", 0) == 0) return "embeddings";
-  if (name.rfind("bert.pooler.", 0) == 0) return "pooler";
-  return "head";
-}
 
 void run_inspect(const std::string& dir, bool as_json) {
   const io::CheckpointFiles files = io::find_checkpoint(dir);
@@ -29,7 +21,7 @@ void run_inspect(const std::string& dir, bool as_json) {
   std::vector<std::pair<std::string, int64_t>> groups;
   int64_t total = 0;
   for (const auto& item : bert->named_parameters()) {
-    const std::string g = module_group(item.key());
+    const std::string g = model::names::group(item.key());
     if (groups.empty() || groups.back().first != g) groups.emplace_back(g, 0);
     groups.back().second += item.value().numel();
     total += item.value().numel();

@@ -79,17 +79,8 @@ void mask_apply(const std::string& mask_path, const std::string& model_dir, cons
   check_model_out_dir(out, "mask apply");
   const auto mask = prune::load_mask(mask_path);
   auto model = model::load_pretrained(model_dir);
-  prune::NamedTensors params;
-  for (auto& item : model->named_parameters()) params[item.key()] = item.value();
-  std::vector<std::string> names;
-  for (const auto& [n, t] : mask.tensors) {
-    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
-  }
-  prune::check_mask_fits(mask, params, mask_path, prune::fingerprint(params, names));
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& [n, t] : mask.tensors) params.at(n).mul_(t.to(torch::kFloat32));
-  }
+  mask.check_fits(model, mask_path);
+  mask.apply(model);
   model::save_pretrained(model, out, model_dir);
   fmt::print("{} (sparsity {:.2f}% of the masked weights)\n", out, 100.0 * mask.sparsity());
 }

@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/load.h"
+#include "model/names.h"
 #include "tokenize/tokenizer.h"
 #include "train/dist.h"
 
@@ -24,18 +25,12 @@ prune::NamedTensors parameters_of(model::Bert& model) {
   return out;
 }
 
-train::MaskMap as_mask_map(const prune::Mask& mask) {
-  train::MaskMap out;
-  for (const auto& [name, t] : mask.tensors) out[name] = t.to(torch::kFloat32);
-  return out;
-}
-
 // Copies encoder tensors (not the head) from `source` into the model.
 void copy_encoder(model::Bert& model, const prune::NamedTensors& source, const std::string& where) {
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     const std::string& name = item.key();
-    if (name.rfind("bert.", 0) != 0 || name.rfind("bert.pooler.", 0) == 0) continue;
+    if (model::names::is_head(name)) continue;
     auto it = source.find(name);
     LTH_CHECK(it != source.end(), IoError, "{}: no tensor '{}'", where, name);
     item.value().copy_(it->second);
@@ -169,9 +164,8 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
         model->init_head(true);
       }
     }
-    const train::MaskMap masks = as_mask_map(*spec.mask);
     train::Hooks hooks = task_hooks(*task);
-    hooks.masks = &masks;
+    hooks.masks = spec.mask;
     if (!spec.capture_rewind_to.empty() && writer) {
       const int64_t global_batch = cfg.train.batch_size * world;
       const int64_t per_epoch = std::max<int64_t>(
@@ -237,16 +231,10 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   auto task = make_task(cfg.task, topts, tok);
   prune::Mask mask = prune::load_mask(cfg.mask);
   model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
-  auto params = parameters_of(model);
-  std::vector<std::string> names;
-  for (const auto& [n, m] : mask.tensors) {
-    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
-  }
-  prune::check_mask_fits(mask, params, cfg.mask, prune::fingerprint(params, names));
+  mask.check_fits(model, cfg.mask);
   const auto features = task->train_features();
-  const train::MaskMap masks = as_mask_map(mask);
   train::Hooks hooks = task_hooks(*task);
-  hooks.masks = &masks;
+  hooks.masks = &mask;
   if (cfg.train.dist == nullptr || cfg.train.dist->is_main()) make_dirs(cfg.out);
   log::info("transfer", "{} (sparsity {:.2f}%) -> {} on {}", cfg.mask, 100.0 * mask.sparsity(), cfg.model, cfg.task);
   auto r = train::train(model, features, task->label_kind(), tok->pad_id(), cfg.train, hooks, cfg.out, cfg.model);

@@ -11,40 +11,12 @@
 #include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "model/names.h"
 #include "model/sparse.h"
 
 namespace lth::model {
 namespace fs = std::filesystem;
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
-void replace_suffix(std::string& s, const std::string& from, const std::string& to) {
-  if (s.size() >= from.size() && s.compare(s.size() - from.size(), from.size(), from) == 0) {
-    s = s.substr(0, s.size() - from.size()) + to;
-  }
-}
-
-// Maps a checkpoint key onto lth's (= HF's head-model) naming.
-std::string normalize_key(std::string key) {
-  if (key.find("LayerNorm.") != std::string::npos) {
-    replace_suffix(key, "LayerNorm.gamma", "LayerNorm.weight");
-    replace_suffix(key, "LayerNorm.beta", "LayerNorm.bias");
-  }
-  static const char* kEncoderRoots[] = {"embeddings.", "encoder.", "pooler."};
-  for (const char* root : kEncoderRoots) {
-    if (starts_with(key, root)) return "bert." + key;
-  }
-  return key;
-}
-
-// Tensors transformers stores that are not parameters of the head in use.
-bool is_known_other_tensor(const std::string& key) {
-  return starts_with(key, "cls.") || starts_with(key, "classifier.") || starts_with(key, "qa_outputs.") ||
-         key == "bert.embeddings.position_ids" || starts_with(key, "bert.pooler.");
-}
-
-bool is_head_parameter(const std::string& name) { return !starts_with(name, "bert.") || starts_with(name, "bert.pooler."); }
 
 // Joins problems into one line of bounded length: as many as fit, then "(and N more)".
 std::string join_bounded(const std::vector<std::string>& items, std::size_t max_bytes) {
@@ -58,20 +30,6 @@ std::string join_bounded(const std::vector<std::string>& items, std::size_t max_
   return out;
 }
 
-// The layer index of "bert.encoder.layer.N.<rest>", or -1.
-int64_t layer_index(const std::string& name) {
-  static const std::string kPrefix = "bert.encoder.layer.";
-  if (!starts_with(name, kPrefix)) return -1;
-  int64_t n = 0;
-  std::size_t i = kPrefix.size();
-  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
-  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
-    n = n * 10 + (name[i] - '0');
-    if (n > (int64_t{1} << 40)) return -1;
-  }
-  return i < name.size() && name[i] == '.' ? n : -1;
-}
-
 }  // namespace
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> encoder_shapes(const BertConfig& c) {
@@ -83,22 +41,24 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> encoder_shapes(const B
       {"bert.embeddings.LayerNorm.weight", {h}},
       {"bert.embeddings.LayerNorm.bias", {h}},
   };
+  // Each Linear's weight and bias in the table's order; the LayerNorm after AO and after O (HF's order).
+  auto shape = [&](names::Matrix m) -> std::vector<int64_t> {
+    if (m == names::Matrix::kI) return {inter, h};
+    if (m == names::Matrix::kO) return {h, inter};
+    return {h, h};
+  };
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = fmt::format("bert.encoder.layer.{}.", i);
-    for (const char* qkv : {"query", "key", "value"}) {
-      out.push_back({p + "attention.self." + qkv + ".weight", {h, h}});
-      out.push_back({p + "attention.self." + qkv + ".bias", {h}});
+    const std::string p = names::layer_prefix(i);
+    for (const names::MatrixInfo& m : names::kMatrices) {
+      const std::vector<int64_t> w = shape(m.kind);
+      out.push_back({p + m.module + ".weight", w});
+      out.push_back({p + m.module + ".bias", {w[0]}});
+      if (m.kind == names::Matrix::kAO || m.kind == names::Matrix::kO) {
+        const std::string norm = m.kind == names::Matrix::kAO ? "attention.output.LayerNorm" : "output.LayerNorm";
+        out.push_back({p + norm + ".weight", {h}});
+        out.push_back({p + norm + ".bias", {h}});
+      }
     }
-    out.push_back({p + "attention.output.dense.weight", {h, h}});
-    out.push_back({p + "attention.output.dense.bias", {h}});
-    out.push_back({p + "attention.output.LayerNorm.weight", {h}});
-    out.push_back({p + "attention.output.LayerNorm.bias", {h}});
-    out.push_back({p + "intermediate.dense.weight", {inter, h}});
-    out.push_back({p + "intermediate.dense.bias", {inter}});
-    out.push_back({p + "output.dense.weight", {h, inter}});
-    out.push_back({p + "output.dense.bias", {h}});
-    out.push_back({p + "output.LayerNorm.weight", {h}});
-    out.push_back({p + "output.LayerNorm.bias", {h}});
   }
   return out;
 }
@@ -108,7 +68,7 @@ void check_config_fits_checkpoint(const BertConfig& config, const std::map<std::
   // Layers the checkpoint has (highest index + 1). Fewer than the config asks for is one problem, not
   // one missing key per layer (1,000,000 layers would list 16M names).
   int64_t layers = 0;
-  for (const auto& [name, shape] : shapes) layers = std::max(layers, layer_index(name) + 1);
+  for (const auto& [name, shape] : shapes) layers = std::max(layers, names::layer_index(name) + 1);
   BertConfig common = config;
   common.num_hidden_layers = std::min(config.num_hidden_layers, std::max<int64_t>(layers, 1));
   std::vector<std::string> missing, unexpected, problems;
@@ -124,8 +84,7 @@ void check_config_fits_checkpoint(const BertConfig& config, const std::map<std::
     }
   }
   for (const auto& [name, shape] : shapes)
-    if (!expected.count(name) && !is_known_other_tensor(name) && name != "cls.predictions.decoder.weight" &&
-        name != "cls.predictions.decoder.bias")
+    if (!expected.count(name) && !names::is_other_head_tensor(name) && !names::is_tied_decoder(name))
       unexpected.push_back(name);
   if (layers < config.num_hidden_layers)
     problems.insert(problems.begin(), fmt::format("num_hidden_layers is {} but the checkpoint has {} layer(s)",
@@ -155,7 +114,7 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
     // Config against the weights' names and shapes BEFORE anything is built: a config.json that
     // asks for a million layers or 50M words beside a small checkpoint must not allocate them.
     std::map<std::string, std::vector<int64_t>> shapes;
-    for (const auto& [key, tensor] : raw) shapes.emplace(normalize_key(key), tensor.sizes().vec());
+    for (const auto& [key, tensor] : raw) shapes.emplace(names::canonical(key), tensor.sizes().vec());
     const std::string weights = !files.index_path.empty() ? files.index_path
                                 : files.weight_files.empty() ? dir : files.weight_files.front();
     check_config_fits_checkpoint(config, shapes, files.config_path, weights);
@@ -164,19 +123,18 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   std::optional<bool> with_pooler;
   if (config.head == HeadKind::kNone) {
     with_pooler = std::any_of(raw.begin(), raw.end(),
-                              [](const auto& kv) { return normalize_key(kv.first).rfind("bert.pooler.", 0) == 0; });
+                              [](const auto& kv) { return names::is_pooler(names::canonical(kv.first)); });
   }
   Bert model(config, with_pooler);
 
   std::map<std::string, at::Tensor> tensors;
   for (auto& [key, tensor] : raw) {
-    std::string name = normalize_key(key);
+    std::string name = names::canonical(key);
     if (tensors.count(name)) LTH_FAIL(IoError, "{}: tensor '{}' appears twice (as '{}')", dir, name, key);
     tensors.emplace(std::move(name), std::move(tensor));
   }
   // Tied aliases of the MLM decoder are not parameters.
-  tensors.erase("cls.predictions.decoder.weight");
-  tensors.erase("cls.predictions.decoder.bias");
+  for (const char* alias : names::kTiedDecoder) tensors.erase(alias);
 
   LoadReport local;
   local.format = files.format;
@@ -187,7 +145,7 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
     auto it = tensors.find(name);
-    const bool head_param = is_head_parameter(name);
+    const bool head_param = names::is_head(name);
     if (it == tensors.end()) {
       if (head_param) {
         local.new_parameters.push_back(name);
@@ -216,7 +174,7 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   std::vector<std::string> unexpected;
   for (const auto& [name, tensor] : tensors) {
     if (used.count(name)) continue;
-    if (is_known_other_tensor(name)) {
+    if (names::is_other_head_tensor(name)) {
       local.ignored.push_back(name);
     } else {
       unexpected.push_back(name);
@@ -233,11 +191,11 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   if (!local.new_parameters.empty()) {
     // Re-draw whatever was not loaded, as HF initialises a new head.
     const bool pooler_new = std::any_of(local.new_parameters.begin(), local.new_parameters.end(),
-                                        [](const std::string& n) { return starts_with(n, "bert.pooler."); });
+                                        [](const std::string& n) { return names::is_pooler(n); });
     // init_head re-draws every head parameter; reload those that were loaded so only new ones change.
     std::map<std::string, at::Tensor> keep;
     for (auto& item : model->named_parameters()) {
-      if (is_head_parameter(item.key()) && used.count(item.key())) keep[item.key()] = item.value().clone();
+      if (names::is_head(item.key()) && used.count(item.key())) keep[item.key()] = item.value().clone();
     }
     model->init_head(pooler_new);
     for (auto& item : model->named_parameters()) {
@@ -259,9 +217,7 @@ std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(Bert& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   const bool plain = model->config().head == HeadKind::kNone;
   for (auto& item : model->named_parameters()) {
-    std::string name = item.key();
-    if (plain && starts_with(name, "bert.")) name = name.substr(5);
-    out.emplace_back(name, item.value().detach());
+    out.emplace_back(plain ? names::without_root(item.key()) : item.key(), item.value().detach());
   }
   return out;
 }

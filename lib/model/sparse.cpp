@@ -10,22 +10,14 @@
 #include "core/log.h"
 #include "io/safetensors.h"
 #include "model/load.h"
+#include "model/names.h"
 
 namespace lth::model {
 namespace fs = std::filesystem;
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// A parameter name as the model spells it ("bert." in front of the encoder's names).
-std::string model_name(const std::string& key) {
-  for (const char* root : {"embeddings.", "encoder.", "pooler."}) {
-    if (starts_with(key, root)) return "bert." + key;
-  }
-  return key;
 }
 
 // One Linear a replacement computes: packed (sparse kernel) or dense weight.
@@ -142,7 +134,7 @@ std::vector<LayerLinears> encoder_layers(Bert& model) {
   std::vector<LayerLinears> out;
   int64_t i = 0;
   for (const auto& module : *model->bert->layers) {
-    out.push_back({fmt::format("bert.encoder.layer.{}.", i++), BertLayer(std::dynamic_pointer_cast<BertLayerImpl>(module))});
+    out.push_back({names::layer_prefix(i++), BertLayer(std::dynamic_pointer_cast<BertLayerImpl>(module))});
   }
   return out;
 }
@@ -184,7 +176,7 @@ SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const Spa
   LTH_CHECK(ops::isa_supported(isa), ConfigError, "sparse kernel path '{}' is not supported on this CPU/build",
             ops::isa_name(isa));
   std::map<std::string, std::shared_ptr<const ops::PackedSparse>> by_name;
-  for (const auto& [key, p] : packed) by_name[model_name(key)] = std::make_shared<ops::PackedSparse>(p);
+  for (const auto& [key, p] : packed) by_name[names::with_root(key)] = std::make_shared<ops::PackedSparse>(p);
   const auto params = model->named_parameters();
   std::vector<std::string> unknown;
   for (const auto& [name, p] : by_name) {
@@ -201,17 +193,17 @@ SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const Spa
 
   clear_packed_weights(model);
   SparseUse use;
-  // A replacement for the Linears `linears` (named prefix + suffix), or null when none runs sparse.
-  auto make = [&](const std::string& prefix, const std::vector<std::pair<std::string, torch::nn::Linear>>& linears)
+  // A replacement for the Linears `linears` (matrices of the layer at `prefix`), or null when none runs sparse.
+  auto make = [&](const std::string& prefix, const std::vector<std::pair<names::Matrix, torch::nn::Linear>>& linears)
       -> std::shared_ptr<const LinearReplacement> {
     std::vector<Part> parts;
     std::vector<at::Tensor> watch;
     int64_t sparse = 0;
-    for (const auto& [suffix, linear] : linears) {
+    for (const auto& [matrix, linear] : linears) {
       Part part;
       part.weight = linear->weight.detach();
       if (linear->bias.defined()) part.bias = linear->bias.detach();
-      auto it = by_name.find(prefix + suffix + ".weight");
+      auto it = by_name.find(prefix + names::info(matrix).module + ".weight");
       if (it != by_name.end() &&
           (!options.respect_crossover || ops::sparse_crossover_density(isa, it->second->cols(), it->second->rows()) >
                                              it->second->density())) {
@@ -230,11 +222,11 @@ SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const Spa
   };
   for (auto& l : encoder_layers(model)) {
     auto& self = l.layer->attention->self;
-    self->qkv_replacement = make(l.prefix + "attention.self.", {{"query", self->query}, {"key", self->key}, {"value", self->value}});
-    l.layer->attention->output->dense_replacement =
-        make(l.prefix + "attention.output.", {{"dense", l.layer->attention->output->dense}});
-    l.layer->intermediate->dense_replacement = make(l.prefix + "intermediate.", {{"dense", l.layer->intermediate->dense}});
-    l.layer->output->dense_replacement = make(l.prefix + "output.", {{"dense", l.layer->output->dense}});
+    using names::Matrix;
+    self->qkv_replacement = make(l.prefix, {{Matrix::kQ, self->query}, {Matrix::kK, self->key}, {Matrix::kV, self->value}});
+    l.layer->attention->output->dense_replacement = make(l.prefix, {{Matrix::kAO, l.layer->attention->output->dense}});
+    l.layer->intermediate->dense_replacement = make(l.prefix, {{Matrix::kI, l.layer->intermediate->dense}});
+    l.layer->output->dense_replacement = make(l.prefix, {{Matrix::kO, l.layer->output->dense}});
   }
   return use;
 }
@@ -318,7 +310,7 @@ SparseExportReport export_sparse(Bert& model, const std::string& dir, const std:
   const bool plain = model->config().head == HeadKind::kNone;
   for (auto& [hf_name, t] : hf_state_dict(model)) {
     report.dense_bytes += static_cast<uint64_t>(t.numel()) * sizeof(float);
-    const std::string name = plain ? model_name(hf_name) : hf_name;
+    const std::string name = plain ? names::with_root(hf_name) : hf_name;
     if (linear.count(name) && t.dim() == 2) {
       const double density =
           t.numel() > 0 ? static_cast<double>(t.count_nonzero().item<int64_t>()) / static_cast<double>(t.numel()) : 1.0;

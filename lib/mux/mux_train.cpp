@@ -170,7 +170,7 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
 
   std::map<std::string, at::Tensor> masks_on_device;
   if (hooks.masks) {
-    train::apply_masks(model->bert, *hooks.masks);
+    prune::apply_mask_tensors(model->bert, *hooks.masks);
     for (const auto& [name, m] : *hooks.masks) masks_on_device[name] = m.to(device, torch::kFloat32);
   }
   auto bert_params = model->bert->named_parameters();
@@ -253,7 +253,7 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
         }
         optimizer.step(lr_at(steps));
         optimizer.zero_grad();
-        if (!masks_on_device.empty()) train::apply_masks(model->bert, masks_on_device);
+        if (!masks_on_device.empty()) prune::apply_mask_tensors(model->bert, masks_on_device);
         ++steps;
         loss_sum += loss_value;
         task_sum += task_value;

@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -12,6 +11,8 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "model/bert.h"
+#include "model/names.h"
 
 namespace lth::prune {
 
@@ -49,18 +50,7 @@ nlohmann::json Mask::stats() const {
           {"per_tensor", per}};
 }
 
-bool is_default_prunable(const std::string& name) {
-  static const char* kSuffixes[] = {".attention.self.query.weight", ".attention.self.key.weight",
-                                    ".attention.self.value.weight", ".attention.output.dense.weight",
-                                    ".intermediate.dense.weight",   ".output.dense.weight"};
-  if (name == "bert.pooler.dense.weight") return true;
-  if (name.rfind("bert.encoder.layer.", 0) != 0) return false;
-  for (const char* s : kSuffixes) {
-    const size_t n = std::strlen(s);
-    if (name.size() > n && name.compare(name.size() - n, n, s) == 0) return true;
-  }
-  return false;
-}
+bool is_default_prunable(const std::string& name) { return model::names::is_default_prunable(name); }
 
 std::vector<std::string> prunable_names(const std::vector<std::string>& names, const std::vector<int64_t>& dims,
                                         const std::vector<std::string>& include, const std::vector<std::string>& exclude) {
@@ -132,10 +122,9 @@ Mask load_mask(const std::string& path) {
   return m;
 }
 
-void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::string& source,
-                     const std::string& model_fingerprint) {
+void Mask::check_fits(const NamedTensors& weights, const std::string& source, const std::string& model_fingerprint) const {
   std::vector<std::string> problems;
-  for (const auto& [name, t] : mask.tensors) {
+  for (const auto& [name, t] : tensors) {
     auto it = weights.find(name);
     if (it == weights.end()) {
       problems.push_back(fmt::format("'{}' is not a parameter of the model", clip(name, 100)));
@@ -154,11 +143,38 @@ void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::s
     throw ShapeError(fmt::format("{}: the mask does not fit the model ({} problem(s)): {}", source, problems.size(), shown),
                      fmt::format("{}: every problem:\n  {}", source, fmt::join(problems, "\n  ")));
   }
-  auto fp = mask.metadata.find("base_fingerprint");
-  if (!model_fingerprint.empty() && fp != mask.metadata.end() && fp->second != model_fingerprint) {
+  auto fp = metadata.find("base_fingerprint");
+  if (!model_fingerprint.empty() && fp != metadata.end() && fp->second != model_fingerprint) {
     log::warn("prune", "{}: mask was found on a model with fingerprint {}, this model's is {}", source, clip(fp->second),
               model_fingerprint);
   }
 }
+
+void Mask::check_fits(model::Bert& model, const std::string& source) const {
+  NamedTensors params;
+  for (auto& item : model->named_parameters()) params[item.key()] = item.value();
+  std::vector<std::string> names;
+  for (const auto& [n, t] : tensors) {
+    if (params.count(n)) names.push_back(n);  // names the model lacks: the check lists them
+  }
+  check_fits(params, source, fingerprint(params, names));
+}
+
+void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::string& source,
+                     const std::string& model_fingerprint) {
+  mask.check_fits(weights, source, model_fingerprint);
+}
+
+void apply_mask_tensors(model::Bert& model, const NamedTensors& masks) {
+  torch::NoGradGuard no_grad;
+  auto params = model->named_parameters();
+  for (const auto& [name, mask] : masks) {
+    auto* p = params.find(name);
+    LTH_CHECK(p != nullptr, ShapeError, "mask names '{}', which the model does not have", name);
+    p->mul_(mask.to(p->device(), p->scalar_type()));
+  }
+}
+
+void Mask::apply(model::Bert& model) const { apply_mask_tensors(model, tensors); }
 
 }  // namespace lth::prune

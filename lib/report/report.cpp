@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -23,28 +24,17 @@ namespace {
 constexpr double kSparsityTolerance = 0.01;
 
 // "bert.encoder.layer.3.attention.self.query.weight" -> (3, Q); pooler -> (-1, ...); others -> nullopt.
+// Names with or without the "bert." root.
 struct MatrixId {
   int layer = -1;  // -1 = pooler
   Matrix kind = Matrix::kQ;
 };
-std::optional<MatrixId> classify(std::string name) {
-  if (name.rfind("bert.", 0) == 0) name = name.substr(5);
-  if (name == "pooler.dense.weight") return MatrixId{};
-  const std::string prefix = "encoder.layer.";
-  if (name.rfind(prefix, 0) != 0) return std::nullopt;
-  size_t pos = prefix.size(), end = pos;
-  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
-  if (end == pos || end >= name.size() || name[end] != '.') return std::nullopt;
-  const int layer = std::stoi(name.substr(pos, end - pos));
-  const std::string rest = name.substr(end + 1);
-  static const std::pair<const char*, Matrix> kTable[] = {
-      {"attention.self.query.weight", Matrix::kQ},  {"attention.self.key.weight", Matrix::kK},
-      {"attention.self.value.weight", Matrix::kV},  {"attention.output.dense.weight", Matrix::kAO},
-      {"intermediate.dense.weight", Matrix::kI},    {"output.dense.weight", Matrix::kO}};
-  for (const auto& [suffix, kind] : kTable) {
-    if (rest == suffix) return MatrixId{layer, kind};
-  }
-  return std::nullopt;
+std::optional<MatrixId> classify(const std::string& raw) {
+  const std::string name = model::names::with_root(raw);
+  if (name == model::names::kPoolerWeight) return MatrixId{};
+  const auto m = model::names::matrix_of(name);
+  if (!m || m->layer > std::numeric_limits<int>::max()) return std::nullopt;
+  return MatrixId{static_cast<int>(m->layer), m->kind};
 }
 
 LevelMatrices matrices_of(int level, double sparsity, int runs, const std::map<std::string, TensorCount>& counts) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/names.h"
 #include "report/run_dir.h"
 
 namespace lth::report {
@@ -35,10 +36,14 @@ struct LevelRow {
   std::optional<bool> matching_strict;  // prune::is_matching_strict (mean >= dense mean); nullopt without scores
 };
 
-// The six prunable matrices of a BERT layer, in display order.
-enum class Matrix { kQ = 0, kK, kV, kAO, kI, kO };
-inline constexpr int kMatrixCount = 6;
-inline constexpr std::array<const char*, kMatrixCount> kMatrixNames = {"Q", "K", "V", "AO", "I", "O"};
+// The six prunable matrices of a BERT layer, in display order (model/names.h), and their labels.
+using Matrix = model::names::Matrix;
+inline constexpr int kMatrixCount = model::names::kMatrixCount;
+inline constexpr std::array<const char*, kMatrixCount> kMatrixNames = [] {
+  std::array<const char*, kMatrixCount> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = model::names::kMatrices[i].label;
+  return out;
+}();
 
 // Weight counts of one matrix, averaged over the seeds that have the level (so `pruned` may be
 // fractional when seeds differ); sparsity = pruned / total.

@@ -7,17 +7,12 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "model/names.h"
 #include "train/adamw_kernel.h"
 
 namespace lth::train {
 
-bool decays_by_default(const std::string& name) {
-  auto ends_with = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  return !(ends_with(".bias") || ends_with("LayerNorm.weight") || name.find("LayerNorm.") != std::string::npos ||
-           name == "cls.predictions.bias");
-}
+bool decays_by_default(const std::string& name) { return model::names::decays_by_default(name); }
 
 AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> parameters, AdamWOptions options,
              std::function<bool(const std::string&)> decay)

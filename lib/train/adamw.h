@@ -22,7 +22,7 @@ struct AdamWOptions {
   bool fused = true;
 };
 
-// HF's convention: no weight decay on biases and LayerNorm parameters.
+// HF's convention: no weight decay on biases and LayerNorm parameters (model::names::decays_by_default).
 bool decays_by_default(const std::string& parameter_name);
 
 class AdamW {

@@ -244,15 +244,7 @@ double metric_value(const nlohmann::json& metrics, const std::string& name) {
 
 }  // namespace
 
-void apply_masks(model::Bert& model, const MaskMap& masks) {
-  torch::NoGradGuard no_grad;
-  auto params = model->named_parameters();
-  for (const auto& [name, mask] : masks) {
-    auto* p = params.find(name);
-    LTH_CHECK(p != nullptr, ShapeError, "mask names '{}', which the model does not have", name);
-    p->mul_(mask.to(p->device(), p->scalar_type()));
-  }
-}
+void apply_masks(model::Bert& model, const MaskMap& masks) { prune::apply_mask_tensors(model, masks); }
 
 void with_precision(const std::string& precision, const std::function<void()>& fn) {
   if (precision == "fp32") {
@@ -302,7 +294,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   if (writer) make_dirs(run_dir);
   const torch::Device device(cfg.device);
   model->to(device);
-  if (hooks.masks) apply_masks(model, *hooks.masks);
+  if (hooks.masks) hooks.masks->apply(model);
 
   const int64_t global_batch = cfg.batch_size * world;
   const int64_t micro_per_epoch = (static_cast<int64_t>(data.size()) + global_batch - 1) / global_batch;
@@ -320,7 +312,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   AdamW optimizer(named_parameters(model), adam, decays_by_default);
   std::map<std::string, at::Tensor> masks_on_device;
   if (hooks.masks) {
-    for (const auto& [name, m] : *hooks.masks) masks_on_device[name] = m.to(device, torch::kFloat32);
+    for (const auto& [name, m] : hooks.masks->tensors) masks_on_device[name] = m.to(device, torch::kFloat32);
   }
 
   Checkpoint ckpt;
@@ -426,7 +418,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
       clock.mark(PhaseClock::kClip);
       optimizer.step(lr_at(steps));
       optimizer.zero_grad();
-      if (!masks_on_device.empty()) apply_masks(model, masks_on_device);
+      if (!masks_on_device.empty()) prune::apply_mask_tensors(model, masks_on_device);
       clock.mark(PhaseClock::kOptimizer);
       ++steps;
       running_loss += step_loss;

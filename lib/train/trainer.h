@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "model/bert.h"
+#include "prune/mask.h"
 #include "train/data.h"
 
 namespace lth::train {
@@ -43,7 +44,8 @@ struct TrainConfig {
   std::shared_ptr<Dist> dist;
 };
 
-// Masks by parameter name: 1 keep, 0 pruned (same shape as the parameter, float or bool).
+// Deprecated: masks by parameter name as plain tensors (1 keep, 0 pruned, any dtype). prune::Mask is
+// lth's mask type; this remains for cli/mux.cpp and lib/mux's MuxTrainHooks until they take one.
 using MaskMap = std::map<std::string, at::Tensor>;
 
 struct Hooks {
@@ -55,7 +57,7 @@ struct Hooks {
   // Called after each optimizer step with the number of steps done (rewind snapshots).
   std::function<void(int64_t steps_done, model::Bert&)> after_step;
   // Parameters to keep exactly zero where the mask is 0.
-  const MaskMap* masks = nullptr;
+  const prune::Mask* masks = nullptr;
 };
 
 struct TrainResult {
@@ -74,7 +76,7 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
                   const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
                   const std::string& tokenizer_dir = "");
 
-// Multiplies every masked parameter by its mask (in place, no grad).
+// Deprecated (use prune::Mask::apply): prune::apply_mask_tensors for a MaskMap.
 void apply_masks(model::Bert& model, const MaskMap& masks);
 
 // Runs `fn` with bf16 autocast enabled on CPU when precision == "bf16".

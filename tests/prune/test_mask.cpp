@@ -1,5 +1,5 @@
 // Masks: the prunable set on the fixture, globs, fingerprints, mask files (U8 on disk, metadata,
-// refused content) and check_mask_fits.
+// refused content), check_mask_fits and applying a mask to a model.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "model/load.h"
 #include "prune/mask.h"
 #include "prune/strategy.h"
 #include "tests/prune/prune_testing.h"
@@ -226,5 +227,28 @@ TEST_SUITE("prune") {
     CHECK_MESSAGE(contains(msg, "d.odd.weight"), msg);
     CHECK_MESSAGE(contains(msg, "bert.nonexistent.weight"), msg);
     CHECK_MESSAGE(!contains(msg, "b.intermediate.weight"), msg);
+  }
+
+  TEST_CASE("Mask::check_fits and apply on a model: exact zeros where pruned, the rest untouched") {
+    auto model = lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model");
+    lth::prune::NamedTensors before;
+    for (auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
+    lth::prune::Mask m;
+    const std::string q = "bert.encoder.layer.0.attention.self.query.weight";
+    torch::manual_seed(5);
+    m.tensors[q] = torch::rand(before.at(q).sizes()) < 0.5;
+    CHECK_NOTHROW(m.check_fits(model, "m.safetensors"));
+    m.apply(model);
+    const auto after = model->named_parameters();
+    const auto w = after[q].detach();
+    CHECK(torch::equal(w, before.at(q) * m.tensors.at(q).to(torch::kFloat32)));
+    CHECK(w.masked_select(m.tensors.at(q).logical_not()).ne(0).sum().item<int64_t>() == 0);
+    CHECK(torch::equal(after["bert.pooler.dense.weight"], before.at("bert.pooler.dense.weight")));
+
+    m.tensors["bert.encoder.layer.99.output.dense.weight"] = torch::ones({2, 2}, torch::kBool);
+    const auto msg = error_of<lth::ShapeError>([&] { m.check_fits(model, "m.safetensors"); });
+    CHECK_MESSAGE(contains(msg, "m.safetensors: the mask does not fit the model (1 problem(s))"), msg);
+    const auto applied = error_of<lth::ShapeError>([&] { m.apply(model); });
+    CHECK_MESSAGE(contains(applied, "which the model does not have"), applied);
   }
 }

@@ -99,14 +99,15 @@ TEST_SUITE("train.loop") {
   TEST_CASE("masked weights stay exactly 0 through AdamW with weight decay and a high lr") {
     torch::manual_seed(2);
     auto bert = fixture_bert();
-    lth::train::MaskMap masks;
+    lth::prune::Mask ticket;
+    auto& masks = ticket.tensors;
     auto params = bert->named_parameters();
     for (const char* name : {"bert.encoder.layer.0.attention.self.query.weight",
                              "bert.encoder.layer.1.intermediate.dense.weight", "bert.pooler.dense.weight",
                              "classifier.weight"}) {
       CAPTURE(name);
       REQUIRE(params.find(name) != nullptr);
-      masks[name] = (torch::rand(params[name].sizes()) < 0.5).to(torch::kFloat);
+      masks[name] = torch::rand(params[name].sizes()) < 0.5;
     }
     std::map<std::string, torch::Tensor> before;
     for (const auto& [name, m] : masks) before[name] = params[name].detach().clone();
@@ -115,7 +116,7 @@ TEST_SUITE("train.loop") {
     cfg.lr = 0.05;
     cfg.weight_decay = 0.1;
     lth::train::Hooks hooks;
-    hooks.masks = &masks;
+    hooks.masks = &ticket;
     int64_t violations = 0, checks = 0;
     hooks.after_step = [&](int64_t, lth::model::Bert& m) {
       auto p = m->named_parameters();
