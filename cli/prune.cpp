@@ -1,5 +1,4 @@
 // lth prune (IMP with rewinding + baselines), lth transfer (masks across tasks), lth mask (tools).
-#include <filesystem>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -11,15 +10,15 @@
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "core/hash.h"
 #include "core/log.h"
 #include "core/step.h"
 #include "model/load.h"
 #include "prune/imp.h"
+#include "report/transfer_matrix.h"
 #include "tasks/lottery.h"
+#include "tasks/transfer_matrix.h"
 
 namespace lth::cli {
-namespace fs = std::filesystem;
 namespace {
 
 struct ImpOptions {
@@ -148,24 +147,6 @@ struct TransferOptions {
   bool matrix = false;
 };
 
-std::string source_name(const std::string& mask_path) {
-  const auto mask = prune::load_mask(mask_path);
-  auto task = mask.metadata.find("task");
-  auto level = mask.metadata.find("level");
-  if (task != mask.metadata.end() && level != mask.metadata.end()) {
-    return fmt::format("{}@{:.0f}%", task->second, 100.0 * mask.sparsity());
-  }
-  return fs::path(mask_path).stem().string();
-}
-
-// A transfer run is its settings, its target task and the mask's content (not the mask's path).
-nlohmann::json transfer_identity(const TrainingConfig& cfg, const std::string& target, const std::string& mask) {
-  nlohmann::json id = identity_of(cfg.to_json());
-  id["task"] = target;
-  id["mask_sha256"] = sha256_hex(read_file(mask));
-  return id;
-}
-
 void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   LTH_CHECK(!t.masks.empty(), UsageError, "--mask is required");
   LTH_CHECK(!cfg.model.empty() && !cfg.out.empty(), UsageError, "--model and --out are required");
@@ -178,53 +159,18 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
     tasks::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
     tc.task_options.data = cfg.data;
     tc.task_options.texts = cfg.texts;
-    RunDir run(cfg.out, "transfer", transfer_identity(cfg, targets[0], t.masks[0]), cfg.force);
+    RunDir run(cfg.out, "transfer", tasks::transfer_identity(cfg.to_json(), targets[0], t.masks[0]), cfg.force);
     run.begin();
     write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
     fmt::print("{}\n", tasks::run_transfer(tc).dump());
     return;
   }
-  std::string other;
-  LTH_CHECK(!is_run_dir(cfg.out, &other), UsageError,
-            "{}/: --out holds an lth {}run; lth transfer --matrix's --out is a directory of runs", cfg.out,
-            other.empty() ? "" : other + " ");
-  nlohmann::json scores = nlohmann::json::array();
-  std::vector<std::string> sources;
-  std::string metric;
-  for (const auto& mask : t.masks) {
-    sources.push_back(source_name(mask));
-    // The mask's content decides the directory: two masks from different runs at the same level
-    // (both level_5/) must not share (and silently reuse) one result.
-    const std::string mask_slug = fs::path(mask).parent_path().filename().string() + "-" +
-                                  sha256_hex(read_file(mask)).substr(0, 10);
-    nlohmann::json row = nlohmann::json::array();
-    for (const auto& target : targets) {
-      std::string slug = mask_slug + "__" + target;
-      for (char& c : slug)
-        if (c == '/') c = '-';
-      tasks::TransferConfig tc{mask, cfg.model, target, cfg.out + "/" + slug, cfg.train, cfg.task_options};
-      tc.task_options.data = cfg.data;
-      tc.task_options.texts = cfg.texts;
-      RunDir run(tc.out, "transfer", transfer_identity(cfg, target, mask), cfg.force);
-      run.begin();
-      auto m = tasks::run_transfer(tc);
-      metric = m.value("main_metric", "");
-      row.push_back(m.contains(metric) ? m[metric] : nlohmann::json());  // null: no score, never a fake 0
-    }
-    scores.push_back(row);
-  }
-  nlohmann::json out = {{"schema", 1}, {"sources", sources}, {"targets", targets}, {"scores", scores}, {"metric", metric}};
-  write_file_atomic(cfg.out + "/transfer-matrix.json", out.dump(2) + "\n");
-  std::string md = fmt::format("| source \\ target | {} |\n|---|", fmt::join(targets, " | "));
-  for (size_t i = 0; i < targets.size(); ++i) md += "---|";
-  md += "\n";
-  for (size_t i = 0; i < sources.size(); ++i) {
-    md += "| " + sources[i] + " |";
-    for (const auto& v : scores[i]) md += v.is_number() ? fmt::format(" {:.4f} |", v.get<double>()) : std::string(" – |");
-    md += "\n";
-  }
-  write_file_atomic(cfg.out + "/transfer-matrix.md", md);
-  fmt::print("{}\n{}\n", md, cfg.out + "/transfer-matrix.json");
+  tasks::TransferMatrixConfig mc{t.masks, targets, cfg.model, cfg.out, cfg.train, cfg.task_options, cfg.to_json(),
+                                 cfg.force};
+  mc.task_options.data = cfg.data;
+  mc.task_options.texts = cfg.texts;
+  const auto matrix = tasks::run_transfer_matrix(mc);
+  fmt::print("{}\n{}\n", report::render_transfer_markdown(matrix), matrix.path);
 }
 
 }  // namespace

@@ -162,6 +162,19 @@ PackedWeights pack_linear_weights(Bert& model, bool all) {
   return out;
 }
 
+PackedWeights pack_masked_encoder_weights(Bert& model, const std::map<std::string, at::Tensor>& masks) {
+  torch::NoGradGuard no_grad;
+  PackedWeights out;
+  const auto params = model->named_parameters();
+  for (const std::string& name : linear_weight_names(model)) {
+    if (!starts_with(name, "bert.encoder.")) continue;
+    const at::Tensor w = params[name].detach();
+    auto it = masks.find(name);
+    out.emplace(name, ops::pack(it == masks.end() ? w : w * it->second.to(torch::kFloat32)));
+  }
+  return out;
+}
+
 void clear_packed_weights(Bert& model) {
   for (auto& l : encoder_layers(model)) {
     l.layer->attention->self->qkv_replacement.reset();

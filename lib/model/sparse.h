@@ -51,6 +51,9 @@ std::vector<std::string> linear_weight_names(Bert& model);
 // Packs the model's Linear weights whose density (kept fraction) is below ops::should_use_sparse's
 // crossover for their shape; every Linear weight when `all`. Keys as named_parameters() spells them.
 PackedWeights pack_linear_weights(Bert& model, bool all = false);
+// Packs every encoder Linear weight ("bert.encoder." names) as a mask would leave it: times its
+// mask where `masks` has one (any dtype of 0/1), as it is otherwise.
+PackedWeights pack_masked_encoder_weights(Bert& model, const std::map<std::string, at::Tensor>& masks);
 
 struct SparseUse {
   int64_t sparse = 0;  // Linear weights that run through the sparse kernel

@@ -9,9 +9,72 @@
 #include "core/file.h"
 #include "tasks/common/metrics.h"
 #include "tasks/glue/glue.h"
+#include "tasks/glue/glue_task.h"
 #include "tasks/task.h"
 
 namespace lth::tasks {
+namespace glue {
+
+std::string default_split(const TaskSpec& spec) {
+  for (const auto& s : spec.splits)
+    if (s.name == "dev" || s.name == "dev_matched") return s.name;
+  return spec.splits.front().name;
+}
+
+std::vector<Example> read_examples(const TaskSpec& spec, const std::string& split, const std::string& data,
+                                   const std::string& file) {
+  if (!file.empty()) return read_tsv(spec, spec.split(split), file);
+  // --data may name the GLUE root or the task's own folder.
+  const std::string own = data + "/" + spec.split(split).file;
+  if (path_exists(own)) return read_tsv(spec, spec.split(split), own);
+  return read_split(spec, split, data);
+}
+
+std::vector<train::Feature> featurize(const TaskSpec& spec, const std::vector<Example>& examples,
+                                      const tokenize::Tokenizer& tok, int64_t max_length, bool training) {
+  std::vector<train::Feature> out;
+  out.reserve(examples.size());
+  tokenize::EncodeOptions enc;
+  enc.max_length = static_cast<int>(max_length);
+  for (const auto& e : examples) {
+    const auto encoding = tok.encode(e.text_a, e.text_b ? &*e.text_b : nullptr, enc);
+    train::Feature f;
+    f.input_ids.assign(encoding.input_ids.begin(), encoding.input_ids.end());
+    f.token_type_ids.assign(encoding.token_type_ids.begin(), encoding.token_type_ids.end());
+    if (spec.is_regression) {
+      f.target = static_cast<float>(e.score);
+    } else if (e.label_id >= 0) {
+      f.labels = {e.label_id};
+    } else if (training) {
+      LTH_FAIL(IoError, "{}: training example {} (line {}) has no label", spec.name, e.guid, e.line);
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+nlohmann::json score(const TaskSpec& spec, const std::string& split, const std::vector<Example>& examples,
+                     const std::vector<int>& predicted, const std::vector<double>& scores) {
+  nlohmann::json j = {{"task", spec.name}, {"split", split}, {"examples", examples.size()}};
+  const bool labelled =
+      !examples.empty() && (spec.is_regression ? !std::isnan(examples[0].score) : examples[0].label_id >= 0);
+  if (!labelled) return j;
+  MetricMap m;
+  if (spec.is_regression) {
+    std::vector<double> gold;
+    for (const auto& e : examples) gold.push_back(e.score);
+    m = compute_glue_metrics(spec.name, scores, gold);
+  } else {
+    std::vector<int> gold;
+    for (const auto& e : examples) gold.push_back(e.label_id);
+    m = compute_glue_metrics(spec.name, predicted, gold);
+  }
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+}  // namespace glue
+
 namespace {
 
 class GlueTask : public Task {
@@ -28,11 +91,7 @@ class GlueTask : public Task {
     return spec_.is_regression ? train::LabelKind::kRegression : train::LabelKind::kClass;
   }
   std::string main_metric() const override { return spec_.main_metric; }
-  std::string default_eval_split() const override {
-    for (const auto& s : spec_.splits)
-      if (s.name == "dev" || s.name == "dev_matched") return s.name;
-    return spec_.splits.front().name;
-  }
+  std::string default_eval_split() const override { return glue::default_split(spec_); }
 
   std::vector<train::Feature> train_features() override {
     auto examples = read("train", options_.train_file);
@@ -41,12 +100,12 @@ class GlueTask : public Task {
       std::shuffle(examples.begin(), examples.end(), rng);
       examples.resize(static_cast<size_t>(options_.max_train_examples));
     }
-    return featurize(examples, true);
+    return glue::featurize(spec_, examples, *tok_, options_.max_length, true);
   }
 
   nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) override {
     const auto examples = read(split, split == default_eval_split() ? options_.dev_file : "");
-    const auto features = featurize(examples, false);
+    const auto features = glue::featurize(spec_, examples, *tok_, options_.max_length, false);
     std::vector<int> predicted(examples.size(), -1);
     std::vector<double> scores(examples.size(), 0.0);
     predict(model, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size, options_.precision,
@@ -61,22 +120,7 @@ class GlueTask : public Task {
                 }
               }
             });
-    nlohmann::json j = {{"task", spec_.name}, {"split", split}, {"examples", examples.size()}};
-    const bool labelled = !examples.empty() && (spec_.is_regression ? !std::isnan(examples[0].score)
-                                                                     : examples[0].label_id >= 0);
-    if (labelled) {
-      MetricMap m;
-      if (spec_.is_regression) {
-        std::vector<double> gold;
-        for (const auto& e : examples) gold.push_back(e.score);
-        m = compute_glue_metrics(spec_.name, scores, gold);
-      } else {
-        std::vector<int> gold;
-        for (const auto& e : examples) gold.push_back(e.label_id);
-        m = compute_glue_metrics(spec_.name, predicted, gold);
-      }
-      for (const auto& [k, v] : m) j[k] = v;
-    }
+    nlohmann::json j = glue::score(spec_, split, examples, predicted, scores);
     if (!predictions_path.empty()) {
       if (spec_.is_regression) {
         glue::write_submission(predictions_path, spec_, examples, scores);
@@ -89,33 +133,7 @@ class GlueTask : public Task {
 
  private:
   std::vector<glue::Example> read(const std::string& split, const std::string& override_file) const {
-    if (!override_file.empty()) return glue::read_tsv(spec_, spec_.split(split), override_file);
-    // --data may name the GLUE root or the task's own folder.
-    const std::string own = options_.data + "/" + spec_.split(split).file;
-    if (path_exists(own)) return glue::read_tsv(spec_, spec_.split(split), own);
-    return glue::read_split(spec_, split, options_.data);
-  }
-
-  std::vector<train::Feature> featurize(const std::vector<glue::Example>& examples, bool training) const {
-    std::vector<train::Feature> out;
-    out.reserve(examples.size());
-    tokenize::EncodeOptions enc;
-    enc.max_length = static_cast<int>(options_.max_length);
-    for (const auto& e : examples) {
-      const auto encoding = tok_->encode(e.text_a, e.text_b ? &*e.text_b : nullptr, enc);
-      train::Feature f;
-      f.input_ids.assign(encoding.input_ids.begin(), encoding.input_ids.end());
-      f.token_type_ids.assign(encoding.token_type_ids.begin(), encoding.token_type_ids.end());
-      if (spec_.is_regression) {
-        f.target = static_cast<float>(e.score);
-      } else if (e.label_id >= 0) {
-        f.labels = {e.label_id};
-      } else if (training) {
-        LTH_FAIL(IoError, "{}: training example {} (line {}) has no label", spec_.name, e.guid, e.line);
-      }
-      out.push_back(std::move(f));
-    }
-    return out;
+    return glue::read_examples(spec_, split, options_.data, override_file);
   }
 
   glue::TaskSpec spec_;

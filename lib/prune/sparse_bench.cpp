@@ -1,0 +1,91 @@
+#include "prune/sparse_bench.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "model/sparse.h"
+#include "prune/mask.h"
+#include "prune/strategy.h"
+
+namespace lth::prune {
+namespace {
+
+// The masks of a run directory's levels, in level order (the dense level 0 left out).
+std::vector<Mask> run_masks(const std::string& run, const NamedTensors& weights) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<int, std::string>> levels;
+  const std::regex level_re("level_([0-9]+)");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run, ec)) {
+    std::smatch m;
+    const std::string file = e.path().filename().string();
+    if (std::regex_match(file, m, level_re) && fs::exists(e.path() / "mask.safetensors")) {
+      levels.emplace_back(std::stoi(m[1]), (e.path() / "mask.safetensors").string());
+    }
+  }
+  LTH_CHECK(!ec, IoError, "{}: cannot list the run directory: {}", run, ec.message());
+  LTH_CHECK(!levels.empty(), IoError, "{}: no level_N/mask.safetensors in this run directory", run);
+  std::sort(levels.begin(), levels.end());
+  std::vector<Mask> out;
+  for (const auto& [level, path] : levels) {
+    Mask mask = load_mask(path);
+    check_mask_fits(mask, weights, path);
+    if (mask.pruned() > 0) out.push_back(std::move(mask));
+  }
+  return out;
+}
+
+// Masks to benchmark: the levels of a run directory, or global magnitude masks at each sparsity.
+std::vector<Mask> make_masks(const SparseBenchRun& cfg, const NamedTensors& weights, const std::vector<std::string>& names) {
+  if (!cfg.run.empty()) return run_masks(cfg.run, weights);
+  std::vector<Mask> out;
+  std::vector<double> levels = cfg.sparsity;
+  std::sort(levels.begin(), levels.end());
+  Mask mask = full_mask(weights, names);
+  for (double s : levels) {
+    LTH_CHECK(s >= 0.0 && s < 1.0, UsageError, "--sparsity {} is outside [0, 1)", s);
+    const auto target = static_cast<int64_t>(std::llround(s * static_cast<double>(mask.total())));
+    mask = prune_to(mask, weights, target, Strategy::kGlobal);
+    out.push_back(mask);
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json run_sparse_bench(const SparseBenchRun& run) {
+  const auto& cfg = run.bench;
+  LTH_CHECK(cfg.batch > 0 && cfg.seq_len > 0 && cfg.reps > 0 && cfg.warmup >= 0, UsageError,
+            "--batch, --seq-len and --reps must be positive, --warmup non-negative");
+  std::string label;
+  model::Bert bert = model::bench_model(run.model, &label);
+  LTH_CHECK(cfg.seq_len <= bert->config().max_position_embeddings, UsageError,
+            "--seq-len {} exceeds the model's max_position_embeddings {}", cfg.seq_len,
+            bert->config().max_position_embeddings);
+  bert->eval();
+  model::clear_packed_weights(bert);  // a sparse checkpoint's own packing is not a variant here
+  torch::NoGradGuard no_grad;
+
+  std::vector<std::string> all_names;
+  std::vector<int64_t> dims;
+  NamedTensors params;
+  for (auto& item : bert->named_parameters()) {
+    all_names.push_back(item.key());
+    dims.push_back(item.value().dim());
+    params[item.key()] = item.value().detach();
+  }
+  const std::vector<std::string> names = prunable_names(all_names, dims);
+  NamedTensors weights;
+  for (const auto& n : names) weights[n] = params.at(n);
+  log::info("bench", "building masks over {} prunable matrices", names.size());
+  std::vector<model::BenchMask> masks;
+  for (const Mask& mask : make_masks(run, weights, names)) masks.push_back({mask.sparsity(), mask.tensors});
+  return model::bench_sparse(bert, label, masks, cfg);
+}
+
+}  // namespace lth::prune
