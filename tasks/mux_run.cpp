@@ -42,22 +42,15 @@ mux::MuxConfig mux_config(const MuxSettings& o, uint64_t seed) {
 }
 
 // The ticket mask, read and checked as every other verb does (prune::load_mask: U8/BOOL tensors
-// of 0/1 only; check_mask_fits: every name and shape matches the model's parameters).
-train::MaskMap read_mask(const std::string& path, model::Bert& bert) {
-  train::MaskMap masks;
-  if (path.empty()) return masks;
-  const prune::Mask mask = prune::load_mask(path);
-  prune::NamedTensors params;
-  for (auto& item : bert->named_parameters()) params[item.key()] = item.value();
-  std::vector<std::string> names;
-  for (const auto& [n, t] : mask.tensors) {
-    if (params.count(n)) names.push_back(n);  // names the model lacks: check_mask_fits lists them
-  }
-  prune::check_mask_fits(mask, params, path, prune::fingerprint(params, names));
-  for (const auto& [name, t] : mask.tensors) masks[name] = t.to(torch::kFloat32);
-  LTH_CHECK(!masks.empty(), IoError, "{}: holds no mask tensors", path);
-  log::info("mux", "mask {}: {} tensors", path, masks.size());
-  return masks;
+// of 0/1 only; Mask::check_fits: every name and shape matches the model's parameters). No path: an
+// empty mask.
+prune::Mask read_mask(const std::string& path, model::Bert& bert) {
+  if (path.empty()) return {};
+  prune::Mask mask = prune::load_mask(path);
+  LTH_CHECK(!mask.tensors.empty(), IoError, "{}: holds no mask tensors", path);
+  mask.check_fits(bert, path);
+  log::info("mux", "mask {}: {} tensors", path, mask.tensors.size());
+  return mask;
 }
 
 // Sequence length that fits the position table after the index demux's prefix.
@@ -227,7 +220,7 @@ nlohmann::json run_mux_train(const MuxTrainRun& run) {
   torch::manual_seed(run.train.seed);
   TrainInputs in = load_train_inputs(run, bert_config, tok, max_length);
   mux::MuxBert model(in.bert, mc);
-  const auto masks = read_mask(run.mux.mask, in.bert);
+  const prune::Mask mask = read_mask(run.mux.mask, in.bert);
   std::vector<train::Feature> warm, warm_dev;
   split_warmup_text(run, tok, max_length, warm, warm_dev);
   std::optional<GlueSplit> dev;
@@ -250,7 +243,7 @@ nlohmann::json run_mux_train(const MuxTrainRun& run) {
     hooks.evaluate = [&](mux::MuxBert& m) { return evaluate_task(m, *in.task, in.task->default_eval_split()); };
     hooks.main_metric = in.task->main_metric();
   }
-  if (!masks.empty()) hooks.masks = &masks;
+  if (!mask.tensors.empty()) hooks.masks = &mask;
   log::info("mux", "{} N={} mux={} demux={}{} -> {}", run.model, mc.n, run.mux.mux, run.mux.demux,
             run.mux.mask.empty() ? "" : " mask=" + run.mux.mask, run.out);
   auto result = mux::train_mux(model, warm, warm_dev, in.task_features, in.kind, tok->pad_id(), train_config(run), hooks,
@@ -266,7 +259,7 @@ namespace {
 // Settings left empty take the run's (config.json of an lth mux train run directory).
 std::string resolve_eval_run(MuxEvalRun& run) {
   std::string dir = run.model;
-  nlohmann::json run_config;
+  nlohmann::json run_config = nlohmann::json::object();  // a model directory: nothing to inherit
   if (path_exists(run.model + "/config.json") && !mux::is_mux_dir(run.model)) {
     // A run directory: its model/ and the config it was trained with.
     run_config = read_json_file(run.model + "/config.json");
@@ -375,8 +368,7 @@ mux::BenchReport run_mux_bench(const MuxBenchRun& run) {
   torch::manual_seed(run.bench.seed);
   std::shared_ptr<const tokenize::Tokenizer> tok;
   model::Bert bert = bench_bert(run.model, tok);
-  const auto masks = read_mask(run.mux.mask, bert);
-  if (!masks.empty()) train::apply_masks(bert, masks);
+  read_mask(run.mux.mask, bert).apply(bert);
   auto models = bench_models(bert, ns, run, tok.get());
   report.rows = mux::bench_throughput(bert, models, run.bench);
   report.threads = at::get_num_threads();

@@ -170,8 +170,8 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
 
   std::map<std::string, at::Tensor> masks_on_device;
   if (hooks.masks) {
-    prune::apply_mask_tensors(model->bert, *hooks.masks);
-    for (const auto& [name, m] : *hooks.masks) masks_on_device[name] = m.to(device, torch::kFloat32);
+    hooks.masks->apply(model->bert);
+    for (const auto& [name, m] : hooks.masks->tensors) masks_on_device[name] = m.to(device, torch::kFloat32);
   }
   auto bert_params = model->bert->named_parameters();
   double best = -1e300;

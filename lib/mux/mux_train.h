@@ -34,7 +34,7 @@ struct MuxTrainHooks {
   std::function<nlohmann::json(MuxBert&)> evaluate;
   std::string main_metric;
   // Parameters of the BERT (HF names) kept exactly zero where the mask is 0.
-  const train::MaskMap* masks = nullptr;
+  const prune::Mask* masks = nullptr;
 };
 
 struct MuxTrainResult {

@@ -160,11 +160,6 @@ void Mask::check_fits(model::Bert& model, const std::string& source) const {
   check_fits(params, source, fingerprint(params, names));
 }
 
-void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::string& source,
-                     const std::string& model_fingerprint) {
-  mask.check_fits(weights, source, model_fingerprint);
-}
-
 void apply_mask_tensors(model::Bert& model, const NamedTensors& masks) {
   torch::NoGradGuard no_grad;
   auto params = model->named_parameters();

@@ -68,8 +68,4 @@ void save_mask(const std::string& path, const Mask& mask);
 // Reads and checks a mask file: U8 or BOOL tensors, values 0/1. Throws IoError naming the file.
 Mask load_mask(const std::string& path);
 
-// mask.check_fits(weights, source, model_fingerprint), for callers not yet moved to the member.
-void check_mask_fits(const Mask& mask, const NamedTensors& weights, const std::string& source,
-                     const std::string& model_fingerprint = "");
-
 }  // namespace lth::prune

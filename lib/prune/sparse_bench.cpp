@@ -34,7 +34,7 @@ std::vector<Mask> run_masks(const std::string& run, const NamedTensors& weights)
   std::vector<Mask> out;
   for (const auto& [level, path] : levels) {
     Mask mask = load_mask(path);
-    check_mask_fits(mask, weights, path);
+    mask.check_fits(weights, path);
     if (mask.pruned() > 0) out.push_back(std::move(mask));
   }
   return out;

@@ -244,8 +244,6 @@ double metric_value(const nlohmann::json& metrics, const std::string& name) {
 
 }  // namespace
 
-void apply_masks(model::Bert& model, const MaskMap& masks) { prune::apply_mask_tensors(model, masks); }
-
 void with_precision(const std::string& precision, const std::function<void()>& fn) {
   if (precision == "fp32") {
     fn();

@@ -44,10 +44,6 @@ struct TrainConfig {
   std::shared_ptr<Dist> dist;
 };
 
-// Deprecated: masks by parameter name as plain tensors (1 keep, 0 pruned, any dtype). prune::Mask is
-// lth's mask type; this remains for cli/mux.cpp and lib/mux's MuxTrainHooks until they take one.
-using MaskMap = std::map<std::string, at::Tensor>;
-
 struct Hooks {
   // Evaluates the model; returns metrics (numbers). `main_metric` names the one that picks "best".
   std::function<nlohmann::json(model::Bert&)> evaluate;
@@ -75,9 +71,6 @@ struct TrainResult {
 TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
                   const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
                   const std::string& tokenizer_dir = "");
-
-// Deprecated (use prune::Mask::apply): prune::apply_mask_tensors for a MaskMap.
-void apply_masks(model::Bert& model, const MaskMap& masks);
 
 // Runs `fn` with bf16 autocast enabled on CPU when precision == "bf16".
 void with_precision(const std::string& precision, const std::function<void()>& fn);

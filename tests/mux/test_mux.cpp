@@ -324,12 +324,13 @@ TEST_SUITE("mux") {
     testing::TempDir tmp("mux-mask");
     torch::manual_seed(3);
     auto bert = fixture_bert();
-    train::MaskMap masks;
+    prune::Mask ticket;
+    auto& masks = ticket.tensors;
     for (auto& item : bert->named_parameters()) {
       const auto& name = item.key();
       if (name.find("encoder.layer") != std::string::npos && name.size() > 7 &&
           name.compare(name.size() - 7, 7, ".weight") == 0 && name.find("LayerNorm") == std::string::npos) {
-        masks[name] = torch::rand(item.value().sizes()).gt(0.5).to(torch::kFloat32);
+        masks[name] = torch::rand(item.value().sizes()).gt(0.5);
       }
     }
     REQUIRE(masks.size() == 12);  // 2 layers × (Q, K, V, attention output, intermediate, output)
@@ -346,7 +347,7 @@ TEST_SUITE("mux") {
     cfg.warmup_steps = 4;
     cfg.warmup_lr = 1e-3;
     mux::MuxTrainHooks hooks;
-    hooks.masks = &masks;
+    hooks.masks = &ticket;
     const auto before = model->bert->named_parameters()["bert.encoder.layer.0.attention.self.query.weight"].clone();
     auto result = mux::train_mux(model, text, {}, task, train::LabelKind::kClass, 0, cfg, hooks, tmp.path());
     CHECK(result.steps == 6);

@@ -1,5 +1,5 @@
 // Masks: the prunable set on the fixture, globs, fingerprints, mask files (U8 on disk, metadata,
-// refused content), check_mask_fits and applying a mask to a model.
+// refused content), Mask::check_fits and applying a mask to a model.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -212,15 +212,15 @@ TEST_SUITE("prune") {
     CHECK_MESSAGE(contains(msg, missing), msg);
   }
 
-  TEST_CASE("check_mask_fits lists every wrong name and shape in one ShapeError") {
+  TEST_CASE("Mask::check_fits lists every wrong name and shape in one ShapeError") {
     auto w = lt::random_weights(14);
     auto m = lth::prune::full_mask(w, lt::names_of(w));
-    CHECK_NOTHROW(lth::prune::check_mask_fits(m, w, "m.safetensors"));
-    CHECK_NOTHROW(lth::prune::check_mask_fits(m, w, "m.safetensors", "some-other-fingerprint"));  // a warning only
+    CHECK_NOTHROW(m.check_fits(w, "m.safetensors"));
+    CHECK_NOTHROW(m.check_fits(w, "m.safetensors", "some-other-fingerprint"));  // a warning only
     m.tensors.at("a.query.weight") = torch::ones({32, 31}, torch::kBool);
     m.tensors.at("d.odd.weight") = torch::ones({7, 3}, torch::kBool);
     m.tensors["bert.nonexistent.weight"] = torch::ones({2, 2}, torch::kBool);
-    const auto msg = error_of<lth::ShapeError>([&] { lth::prune::check_mask_fits(m, w, "m.safetensors"); });
+    const auto msg = error_of<lth::ShapeError>([&] { m.check_fits(w, "m.safetensors"); });
     CHECK_MESSAGE(contains(msg, "m.safetensors"), msg);
     CHECK_MESSAGE(contains(msg, "a.query.weight"), msg);
     CHECK_MESSAGE(contains(msg, "32x31"), msg);
