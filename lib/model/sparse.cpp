@@ -167,7 +167,7 @@ PackedWeights pack_masked_encoder_weights(Bert& model, const std::map<std::strin
   PackedWeights out;
   const auto params = model->named_parameters();
   for (const std::string& name : linear_weight_names(model)) {
-    if (!starts_with(name, "bert.encoder.")) continue;
+    if (name.rfind("bert.encoder.", 0) != 0) continue;  // the encoder's layers only
     const at::Tensor w = params[name].detach();
     auto it = masks.find(name);
     out.emplace(name, ops::pack(it == masks.end() ? w : w * it->second.to(torch::kFloat32)));
