@@ -27,11 +27,14 @@ struct TrainingConfig {
   std::string data;
   std::vector<std::string> texts;
   std::string out;
+  bool pad_to_max_length = false;  // resolved into train.pad_to (= max_length)
   train::TrainConfig train;
   tasks::TaskOptions task_options;
   RuntimeOptions runtime;
   bool force = false;  // --force: replace a run with other settings in --out (not part of the config)
 
+  // The config as JSON (config.json, --dump-config, the run identity): every key of the options
+  // table in cli/train_options.cpp, plus world_size under data parallelism.
   nlohmann::json to_json() const;
   // Overwrites fields present in `j`; unknown keys are a ConfigError naming the key and file.
   void merge_json(const nlohmann::json& j, const std::string& source);
