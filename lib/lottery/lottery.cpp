@@ -182,7 +182,7 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
   imp.config_hash = sha256_hex(hashed.dump()).substr(0, 10);
   imp.seed = cfg.train.seed;
   LotteryResult result;
-  result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, hashed);
+  result.run_dir = cfg.runs_dir + "/" + prune::RunLayout::run_name(cfg.task, imp.config_hash);
   imp.run_dir = result.run_dir;
   const prune::RunLayout layout(result.run_dir);
   train::Dist* dist = cfg.train.dist.get();
