@@ -13,10 +13,11 @@
 #include "core/log.h"
 #include "core/step.h"
 #include "model/load.h"
+#include "lottery/lottery.h"
+#include "lottery/transfer_matrix.h"
+#include "prune/baselines.h"
 #include "prune/imp.h"
 #include "report/transfer_matrix.h"
-#include "tasks/lottery.h"
-#include "tasks/transfer_matrix.h"
 
 namespace lth::cli {
 namespace {
@@ -41,7 +42,7 @@ struct ImpOptions {
 
 // Keys that do not change what a run computes are left out of its identity.
 nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json& defaults) {
-  // prune_new_params: run_lottery hashes what it changes (tasks/lottery.cpp), only where it changes it.
+  // prune_new_params: run_lottery hashes what it changes (lib/lottery/lottery.cpp), only where it changes it.
   static const std::set<std::string> kIgnored = {"out",        "threads",     "device",          "save_every",
                                                  "eval_every", "save_models", "prune_new_params"};
   nlohmann::json out = nlohmann::json::object();
@@ -54,7 +55,7 @@ nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json&
 }
 
 void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const nlohmann::json& defaults) {
-  tasks::LotteryConfig lc;
+  lottery::LotteryConfig lc;
   lc.model = cfg.model;
   lc.task = cfg.task;
   lc.runs_dir = cfg.out;
@@ -74,10 +75,7 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
   lc.exclude = imp_options.exclude;
   lc.imp.prune_new_params = imp_options.prune_new_params;
   prune::pruned_at_level(1, 1, imp_options.rate, lc.imp.schedule);  // validates --rate
-  static const std::set<std::string> kBaselines = {"random", "reinit", "oneshot", "standard"};
-  for (const auto& b : imp_options.baselines) {
-    LTH_CHECK(kBaselines.count(b), UsageError, "--baselines: unknown baseline '{}' (random, reinit, oneshot, standard)", b);
-  }
+  prune::check_baseline_names(imp_options.baselines);
   LTH_CHECK(!cfg.out.empty(), UsageError, "--out is required");
   std::string other;
   LTH_CHECK(!is_run_dir(cfg.out, &other), UsageError,
@@ -86,7 +84,7 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
   lc.resolved = cfg.to_json();
   lc.resolved.update(imp_options.to_json());
   lc.hashed = non_default(lc.resolved, defaults);
-  auto result = tasks::run_lottery(lc);
+  auto result = lottery::run_lottery(lc);
   fmt::print("{}\n{}\n", prune::summary_table(result.summary), result.run_dir);
 }
 
@@ -121,7 +119,7 @@ void add_prune_command(CLI::App& app) {
       ->check(CLI::IsMember({"global", "layerwise", "random", "random-layerwise"}));
   cmd->add_option("--rewind", imp->rewind, "init (pretrained weights) or a step of level-0 training: 500it, 1ep")
       ->capture_default_str();
-  cmd->add_option("--baselines", imp->baselines, "Branches beside the trunk: random,reinit,oneshot,standard")
+  cmd->add_option("--baselines", imp->baselines, "Branches beside the trunk: " + prune::baseline_names(","))
       ->delimiter(',');
   cmd->add_option("--prune", imp->include, "Globs of parameters to prune (default: Chen et al.'s set)")->delimiter(',');
   cmd->add_option("--exclude", imp->exclude, "Globs of parameters never to prune")->delimiter(',');
@@ -156,20 +154,20 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   if (!t.matrix) {
     LTH_CHECK(t.masks.size() == 1 && targets.size() == 1, UsageError,
               "several masks or tasks need --matrix");
-    tasks::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
+    lottery::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
     tc.task_options.data = cfg.data;
     tc.task_options.texts = cfg.texts;
-    RunDir run(cfg.out, "transfer", tasks::transfer_identity(cfg.to_json(), targets[0], t.masks[0]), cfg.force);
+    RunDir run(cfg.out, "transfer", lottery::transfer_identity(cfg.to_json(), targets[0], t.masks[0]), cfg.force);
     run.begin();
     write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
-    fmt::print("{}\n", tasks::run_transfer(tc).dump());
+    fmt::print("{}\n", lottery::run_transfer(tc).dump());
     return;
   }
-  tasks::TransferMatrixConfig mc{t.masks, targets, cfg.model, cfg.out, cfg.train, cfg.task_options, cfg.to_json(),
+  lottery::TransferMatrixConfig mc{t.masks, targets, cfg.model, cfg.out, cfg.train, cfg.task_options, cfg.to_json(),
                                  cfg.force};
   mc.task_options.data = cfg.data;
   mc.task_options.texts = cfg.texts;
-  const auto matrix = tasks::run_transfer_matrix(mc);
+  const auto matrix = lottery::run_transfer_matrix(mc);
   fmt::print("{}\n{}\n", report::render_transfer_markdown(matrix), matrix.path);
 }
 

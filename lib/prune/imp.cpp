@@ -10,12 +10,12 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "prune/baselines.h"
 #include "prune/matching.h"
+#include "prune/run_layout.h"
 
 namespace lth::prune {
 namespace {
-
-std::string level_dir(const std::string& root, int level) { return root + "/level_" + std::to_string(level); }
 
 double metric_of(const nlohmann::json& metrics, const std::string& name) {
   auto it = metrics.find(name);
@@ -23,27 +23,15 @@ double metric_of(const nlohmann::json& metrics, const std::string& name) {
   return it->get<double>();
 }
 
-void save_named(const std::string& path, const NamedTensors& tensors) {
-  std::vector<std::pair<std::string, at::Tensor>> list;
-  for (const auto& [n, t] : tensors) list.emplace_back(n, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-  io::save_safetensors(path, list);
-}
-
-NamedTensors load_named(const std::string& path) {
-  io::SafetensorsFile f(path);
-  NamedTensors out;
-  for (auto& [n, t] : f.load_all()) out[n] = t;
-  return out;
-}
-
 // Trains one level unless its outputs exist; returns (metrics, trained prunable weights).
-LevelOutcome run_level(const LevelSpec& spec, const ImpConfig& config, const TrainLevelFn& train_level) {
-  const std::string result = spec.dir + "/result.json";
-  const std::string trained = spec.dir + "/trained_prunable.safetensors";
+LevelOutcome run_level(const LevelSpec& spec, const TrainLevelFn& train_level) {
+  const LevelLayout files(spec.dir);
+  const std::string result = files.result();
+  const std::string trained = files.trained();
   if (path_exists(result) && path_exists(trained)) {
     LevelOutcome out;
     out.metrics = read_json_file(result).value("final", nlohmann::json::object());
-    out.trained = load_named(trained);
+    out.trained = load_weights(trained);
     return out;
   }
   if (path_exists(result)) {
@@ -57,16 +45,15 @@ LevelOutcome run_level(const LevelSpec& spec, const ImpConfig& config, const Tra
   }
   make_dirs(spec.dir);
   LevelOutcome out = train_level(spec);
-  save_named(trained, out.trained);
-  (void)config;
+  save_weights(trained, out.trained);
   return out;
 }
 
 // The mask of a level: read when it exists (resume), else computed and written.
-Mask level_mask(const std::string& dir, const ImpConfig& config, int level, const std::function<Mask()>& compute) {
-  const std::string path = dir + "/mask.safetensors";
+Mask level_mask(const LevelLayout& dir, const ImpConfig& config, int level, const std::function<Mask()>& compute) {
+  const std::string path = dir.mask();
   if (path_exists(path)) return load_mask(path);
-  make_dirs(dir);
+  make_dirs(dir.dir());
   Mask m = compute();
   m.metadata["base_fingerprint"] = config.fingerprint;
   m.metadata["task"] = config.task;
@@ -80,7 +67,7 @@ Mask level_mask(const std::string& dir, const ImpConfig& config, int level, cons
   save_mask(path, m);
   nlohmann::json stats = m.stats();
   stats["level"] = level;
-  write_file_atomic(dir + "/sparsity.json", stats.dump(2) + "\n");
+  write_file_atomic(dir.sparsity(), stats.dump(2) + "\n");
   return m;
 }
 
@@ -88,116 +75,133 @@ nlohmann::json row(int level, const Mask& mask, double metric, double dense) {
   return {{"level", level}, {"sparsity", mask.sparsity()}, {"metric", metric}, {"delta", metric - dense}};
 }
 
-}  // namespace
+// What every stage of one study reads.
+struct Study {
+  const ImpConfig& config;
+  const RunLayout layout;
+  const NamedTensors& theta0;
+  const std::vector<std::string>& prunable;
+  const TrainLevelFn& train_level;
+};
 
-nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, const std::vector<std::string>& prunable,
-                       const TrainLevelFn& train_level) {
-  for (const auto& b : config.baselines) {
-    LTH_CHECK(b == "random" || b == "reinit" || b == "oneshot" || b == "standard", UsageError,
-              "--baselines: unknown '{}' (random, reinit, oneshot, standard)", b);
+struct Trunk {
+  std::vector<Mask> masks;  // by level
+  nlohmann::json rows = nlohmann::json::array();
+  double dense = 0.0;       // level 0's metric
+};
+
+// How trunk level `level` starts: θ0, or with late rewinding the rewind point that level 0 captures.
+LevelSpec trunk_spec(const Study& s, int level, const Mask& mask) {
+  const bool late_rewind = s.config.rewind != "init";
+  LevelSpec spec;
+  spec.dir = s.layout.level(level).dir();
+  spec.mask = &mask;
+  spec.init = (level > 0 && late_rewind) ? LevelInit::kRewind : LevelInit::kTheta0;
+  if (level == 0 && late_rewind) spec.capture_rewind_to = s.layout.rewind();
+  if (level > 0 && late_rewind) {
+    LTH_CHECK(path_exists(s.layout.rewind()), IoError, "{} is missing: level 0 did not reach the rewind point {}",
+              s.layout.rewind(), s.config.rewind);
   }
-  make_dirs(config.run_dir);
-  const bool late_rewind = config.rewind != "init";
-  const int64_t total = full_mask(theta0, prunable).total();
+  return spec;
+}
 
-  // The trunk: level 0 dense, then prune -> rewind -> train.
-  std::vector<Mask> masks;
-  std::vector<double> metrics;
-  nlohmann::json levels = nlohmann::json::array();
-  double dense = 0.0;
+// The trunk: level 0 dense, then prune -> rewind -> train, until the last level or the target sparsity.
+Trunk run_trunk(const Study& s) {
+  const ImpConfig& config = s.config;
+  const int64_t total = full_mask(s.theta0, s.prunable).total();
+  Trunk trunk;
   NamedTensors previous_trained;
   for (int level = 0; level <= config.levels; ++level) {
-    const std::string dir = level_dir(config.run_dir, level);
     const int64_t target = pruned_at_level(total, level, config.rate, config.schedule);
-    Mask mask = level_mask(dir, config, level, [&] {
-      if (level == 0) return full_mask(theta0, prunable);
-      return prune_to(masks.back(), previous_trained, target, config.strategy, config.seed + static_cast<uint64_t>(level));
+    Mask mask = level_mask(s.layout.level(level), config, level, [&] {
+      if (level == 0) return full_mask(s.theta0, s.prunable);
+      return prune_to(trunk.masks.back(), previous_trained, target, config.strategy, config.seed + static_cast<uint64_t>(level));
     });
-    LevelSpec spec;
-    spec.dir = dir;
-    spec.mask = &mask;
-    spec.init = (level > 0 && late_rewind) ? LevelInit::kRewind : LevelInit::kTheta0;
-    if (level == 0 && late_rewind) spec.capture_rewind_to = config.run_dir + "/rewind.safetensors";
-    if (level > 0 && late_rewind) {
-      LTH_CHECK(path_exists(config.run_dir + "/rewind.safetensors"), IoError,
-                "{}/rewind.safetensors is missing: level 0 did not reach the rewind point {}", config.run_dir,
-                config.rewind);
-    }
+    const LevelSpec spec = trunk_spec(s, level, mask);
     log::info("prune", "level {}/{}: sparsity {:.2f}% ({} of {} prunable weights pruned)", level, config.levels,
               100.0 * mask.sparsity(), mask.pruned(), total);
-    LevelOutcome out = run_level(spec, config, train_level);
+    LevelOutcome out = run_level(spec, s.train_level);
     const double m = metric_of(out.metrics, config.metric);
-    if (level == 0) dense = m;
-    masks.push_back(mask);
-    metrics.push_back(m);
-    levels.push_back(row(level, mask, m, dense));
-    log::info("prune", "level {}: {} {:.4f} (dense {:.4f})", level, config.metric, m, dense);
+    if (level == 0) trunk.dense = m;
+    trunk.masks.push_back(mask);
+    trunk.rows.push_back(row(level, mask, m, trunk.dense));
+    log::info("prune", "level {}: {} {:.4f} (dense {:.4f})", level, config.metric, m, trunk.dense);
     previous_trained = std::move(out.trained);
     if (config.target_sparsity > 0 && mask.sparsity() + 1e-12 >= config.target_sparsity) break;
   }
+  return trunk;
+}
 
-  // Baselines beside the trunk, at each pruned level's sparsity.
-  nlohmann::json baselines = nlohmann::json::object();
-  for (const auto& name : config.baselines) {
-    nlohmann::json rows = nlohmann::json::array();
-    NamedTensors standard_trained;
-    for (size_t level = 1; level < masks.size(); ++level) {
-      const std::string dir = config.run_dir + "/baselines/" + name + "/level_" + std::to_string(level);
-      const int64_t target = masks[level].pruned();
-      LevelSpec spec;
-      spec.dir = dir;
-      Mask mask;
-      if (name == "random") {
-        mask = level_mask(dir, config, static_cast<int>(level), [&] {
-          return prune_to(full_mask(theta0, prunable), {}, target, Strategy::kRandom, config.seed * 31 + level);
-        });
-        spec.init = LevelInit::kTheta0;
-      } else if (name == "reinit") {
-        mask = level_mask(dir, config, static_cast<int>(level), [&] { return masks[level]; });
-        spec.init = LevelInit::kRandom;
-      } else if (name == "oneshot") {
-        mask = level_mask(dir, config, static_cast<int>(level),
-                          [&] { return prune_to(full_mask(theta0, prunable), theta0, target, config.strategy); });
-        spec.init = LevelInit::kTheta0;
-      } else {  // standard: prune the previous standard level's trained weights, keep training them
-        const std::string prev = level == 1 ? level_dir(config.run_dir, 0)
-                                            : config.run_dir + "/baselines/standard/level_" + std::to_string(level - 1);
-        const NamedTensors& prev_trained = level == 1 ? NamedTensors() : standard_trained;
-        mask = level_mask(dir, config, static_cast<int>(level), [&] {
-          const Mask& base = level == 1 ? masks[0] : load_mask(prev + "/mask.safetensors");
-          const NamedTensors weights = level == 1 ? load_named(prev + "/trained_prunable.safetensors") : prev_trained;
-          return prune_to(base, weights, target, config.strategy);
-        });
-        spec.init = LevelInit::kContinue;
-        spec.continue_dir = prev + "/model";
-        LTH_CHECK(path_exists(spec.continue_dir + "/model.safetensors"), IoError,
-                  "{}: the standard-pruning baseline continues from saved weights; run without --no-save-models",
-                  spec.continue_dir);
-      }
-      spec.mask = &mask;
-      log::info("prune", "baseline {} level {}: sparsity {:.2f}%", name, level, 100.0 * mask.sparsity());
-      LevelOutcome out = run_level(spec, config, train_level);
-      if (name == "standard") standard_trained = out.trained;
-      rows.push_back(row(static_cast<int>(level), mask, metric_of(out.metrics, config.metric), dense));
+// One baseline's branch beside the trunk, at each pruned trunk level's sparsity; returns its rows.
+nlohmann::json run_branch(const Study& s, const Baseline& baseline, const Trunk& trunk) {
+  nlohmann::json rows = nlohmann::json::array();
+  NamedTensors branch_trained;
+  for (int level = 1; level < static_cast<int>(trunk.masks.size()); ++level) {
+    const LevelLayout dir = s.layout.baseline(baseline.name, level);
+    const BranchStep step{s.config, s.theta0, s.prunable, trunk.masks, level,
+                          trunk.masks[static_cast<size_t>(level)].pruned(),
+                          level == 1 ? s.layout.level(0) : s.layout.baseline(baseline.name, level - 1), branch_trained};
+    Mask mask = level_mask(dir, s.config, level, [&] { return baseline.mask(step); });
+    LevelSpec spec;
+    spec.dir = dir.dir();
+    spec.init = baseline.init;
+    if (baseline.init == LevelInit::kContinue) {
+      spec.continue_dir = step.previous.model();
+      LTH_CHECK(path_exists(spec.continue_dir + "/model.safetensors"), IoError,
+                "{}: the {}-pruning baseline continues from saved weights; run without --no-save-models",
+                spec.continue_dir, baseline.name);
     }
-    baselines[name] = rows;
+    spec.mask = &mask;
+    log::info("prune", "baseline {} level {}: sparsity {:.2f}%", baseline.name, level, 100.0 * mask.sparsity());
+    LevelOutcome out = run_level(spec, s.train_level);
+    rows.push_back(row(level, mask, metric_of(out.metrics, s.config.metric), trunk.dense));
+    branch_trained = std::move(out.trained);
   }
+  return rows;
+}
 
-  nlohmann::json summary = {{"schema", 1},
-                            {"task", config.task},
-                            {"metric", config.metric},
-                            {"seed", config.seed},
-                            {"config_hash", config.config_hash},
-                            {"strategy", strategy_name(config.strategy)},
-                            {"schedule", schedule_name(config.schedule)},
-                            {"rewind", config.rewind},
-                            {"dense", dense},
-                            {"new_parameters", config.new_parameters},
-                            {"prune_new_params", config.prune_new_params},
-                            {"levels", levels},
-                            {"baselines", baselines}};
-  write_file_atomic(config.run_dir + "/summary.json", summary.dump(2) + "\n");
-  write_file_atomic(config.run_dir + "/summary.md", summary_table(summary));
+nlohmann::json summary_of(const ImpConfig& config, const Trunk& trunk, const nlohmann::json& baselines) {
+  return {{"schema", 1},
+          {"task", config.task},
+          {"metric", config.metric},
+          {"seed", config.seed},
+          {"config_hash", config.config_hash},
+          {"strategy", strategy_name(config.strategy)},
+          {"schedule", schedule_name(config.schedule)},
+          {"rewind", config.rewind},
+          {"dense", trunk.dense},
+          {"new_parameters", config.new_parameters},
+          {"prune_new_params", config.prune_new_params},
+          {"levels", trunk.rows},
+          {"baselines", baselines}};
+}
+
+}  // namespace
+
+void save_weights(const std::string& path, const NamedTensors& tensors) {
+  std::vector<std::pair<std::string, at::Tensor>> list;
+  for (const auto& [n, t] : tensors) list.emplace_back(n, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+  io::save_safetensors(path, list);
+}
+
+NamedTensors load_weights(const std::string& path) {
+  io::SafetensorsFile f(path);
+  NamedTensors out;
+  for (auto& [n, t] : f.load_all()) out[n] = t;
+  return out;
+}
+
+nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, const std::vector<std::string>& prunable,
+                       const TrainLevelFn& train_level) {
+  check_baseline_names(config.baselines);
+  const Study study{config, RunLayout(config.run_dir), theta0, prunable, train_level};
+  make_dirs(study.layout.dir());
+  const Trunk trunk = run_trunk(study);
+  nlohmann::json baselines = nlohmann::json::object();
+  for (const auto& name : config.baselines) baselines[name] = run_branch(study, *find_baseline(name), trunk);
+  const nlohmann::json summary = summary_of(config, trunk, baselines);
+  write_file_atomic(study.layout.summary(), summary.dump(2) + "\n");
+  write_file_atomic(study.layout.summary_table(), summary_table(summary));
   return summary;
 }
 

@@ -1,6 +1,7 @@
 // Iterative magnitude pruning with rewinding (Frankle & Carbin; Chen et al. for pretrained BERT),
-// with the paper's baselines as branches beside the trunk. The driver owns the run directory and
-// the order of stages; training a level is a callback, so this module does not depend on tasks.
+// with the paper's baselines as branches beside the trunk (prune/baselines.h, one table row each).
+// The driver writes the run directory (its layout: prune/run_layout.h) and owns the order of stages;
+// training a level is a callback, so this module does not depend on tasks.
 // Every stage skips itself when its outputs exist: a killed run resumes where it stopped.
 #pragma once
 
@@ -22,7 +23,7 @@ struct ImpConfig {
   double target_sparsity = 0.0;  // > 0: stop at the first level reaching it
   Strategy strategy = Strategy::kGlobal;
   std::string rewind = "init";   // "init" (θ0) or a step of level-0 training ("500it", "1ep")
-  std::vector<std::string> baselines;  // random, reinit, oneshot, standard
+  std::vector<std::string> baselines;  // names of prune/baselines.h's table: random, reinit, oneshot, standard
   uint64_t seed = 57;
   std::string run_dir;
   std::string task;
@@ -37,7 +38,7 @@ struct ImpConfig {
 
 enum class LevelInit {
   kTheta0,    // kept weights (and everything else) from θ0
-  kRewind,    // from the rewind point of level 0 (run_dir/rewind.safetensors)
+  kRewind,    // from the rewind point of level 0 (RunLayout::rewind())
   kRandom,    // re-drawn at random (the "reinit" baseline)
   kContinue,  // from `continue_dir` (the "standard" baseline: no rewinding)
 };
@@ -60,6 +61,10 @@ using TrainLevelFn = std::function<LevelOutcome(const LevelSpec&)>;
 // Runs (or resumes) the whole study; returns summary.json's content (docs/FORMATS.md).
 nlohmann::json run_imp(const ImpConfig& config, const NamedTensors& theta0, const std::vector<std::string>& prunable,
                        const TrainLevelFn& train_level);
+
+// Weights files (trained_prunable.safetensors): float32 CPU tensors by name.
+void save_weights(const std::string& path, const NamedTensors& tensors);
+NamedTensors load_weights(const std::string& path);
 
 // The summary as an aligned text table (level, sparsity, metric, Δ vs dense, "matching (strict)":
 // one run has one seed, so Chen et al.'s matching, which needs the dense std, is `lth report`'s).

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <regex>
 
 #include <torch/torch.h>
 
@@ -10,6 +9,7 @@
 #include "core/log.h"
 #include "model/sparse.h"
 #include "prune/mask.h"
+#include "prune/run_layout.h"
 #include "prune/strategy.h"
 
 namespace lth::prune {
@@ -17,22 +17,16 @@ namespace {
 
 // The masks of a run directory's levels, in level order (the dense level 0 left out).
 std::vector<Mask> run_masks(const std::string& run, const NamedTensors& weights) {
-  namespace fs = std::filesystem;
-  std::vector<std::pair<int, std::string>> levels;
-  const std::regex level_re("level_([0-9]+)");
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(run, ec)) {
-    std::smatch m;
-    const std::string file = e.path().filename().string();
-    if (std::regex_match(file, m, level_re) && fs::exists(e.path() / "mask.safetensors")) {
-      levels.emplace_back(std::stoi(m[1]), (e.path() / "mask.safetensors").string());
-    }
-  }
+  const auto levels = RunLayout(run).trunk().levels_on_disk(ec);
   LTH_CHECK(!ec, IoError, "{}: cannot list the run directory: {}", run, ec.message());
-  LTH_CHECK(!levels.empty(), IoError, "{}: no level_N/mask.safetensors in this run directory", run);
-  std::sort(levels.begin(), levels.end());
+  std::vector<std::string> paths;
+  for (const auto& [level, files] : levels) {
+    if (std::filesystem::exists(files.mask())) paths.push_back(files.mask());
+  }
+  LTH_CHECK(!paths.empty(), IoError, "{}: no level_N/mask.safetensors in this run directory", run);
   std::vector<Mask> out;
-  for (const auto& [level, path] : levels) {
+  for (const auto& path : paths) {
     Mask mask = load_mask(path);
     mask.check_fits(weights, path);
     if (mask.pruned() > 0) out.push_back(std::move(mask));

@@ -1,8 +1,5 @@
 #include "report/run_dir.h"
 
-#include <algorithm>
-#include <cctype>
-#include <cstring>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +8,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "io/safetensors.h"
+#include "prune/run_layout.h"
 
 namespace lth::report {
 namespace fs = std::filesystem;
@@ -71,20 +69,6 @@ void strip_seed(Json& j, bool top) {
   }
 }
 
-// level_K folders of a branch directory, by K.
-std::map<int, std::string> level_dirs(const std::string& dir) {
-  std::map<int, std::string> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind("level_", 0) != 0 || name.size() == 6) continue;
-    if (!std::all_of(name.begin() + 6, name.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) continue;
-    if (!it->is_directory(ec)) continue;
-    out[std::stoi(name.substr(6))] = it->path().string();
-  }
-  return out;
-}
-
 // Levels listed in summary.json ("levels" or one "baselines" entry).
 void merge_summary_levels(const Json& list, BranchData& branch, const std::string& where, Problems& problems) {
   if (!list.is_array()) {
@@ -112,11 +96,12 @@ std::string guess_metric(const Json& final_metrics) {
   return "";
 }
 
-void read_branch(const std::string& dir, std::string& metric, BranchData& branch, Problems& problems) {
-  for (const auto& [k, level_dir] : level_dirs(dir)) {
+void read_branch(const prune::BranchLayout& dir, std::string& metric, BranchData& branch, Problems& problems) {
+  std::error_code ec;
+  for (const auto& [k, level_dir] : dir.levels_on_disk(ec)) {
     LevelData& level = branch.levels[k];
     level.level = k;
-    const std::string result_path = level_dir + "/result.json";
+    const std::string result_path = level_dir.result();
     if (!path_exists(result_path)) {
       problems.add(fmt::format("{}: missing (level {} not finished)", result_path, k));
     } else if (auto result = read_object(result_path, problems)) {
@@ -127,7 +112,7 @@ void read_branch(const std::string& dir, std::string& metric, BranchData& branch
         if (!level.metric) problems.add(fmt::format("{}: no \"final\".\"{}\" value", result_path, metric));
       }
     }
-    const std::string sparsity_path = level_dir + "/sparsity.json";
+    const std::string sparsity_path = level_dir.sparsity();
     if (auto sp = read_object(sparsity_path, problems)) {
       if (!level.sparsity) level.sparsity = number_or_null(*sp, "sparsity");
       if (sp->contains("per_tensor") && (*sp)["per_tensor"].is_object()) {
@@ -144,7 +129,7 @@ void read_branch(const std::string& dir, std::string& metric, BranchData& branch
     } else if (!path_exists(sparsity_path)) {
       problems.add(fmt::format("{}: missing; counting from the mask", sparsity_path));
     }
-    const std::string mask_path = level_dir + "/mask.safetensors";
+    const std::string mask_path = level_dir.mask();
     if (!path_exists(mask_path)) {
       problems.add(fmt::format("{}: missing", mask_path));
       continue;
@@ -167,9 +152,7 @@ void read_branch(const std::string& dir, std::string& metric, BranchData& branch
 
 }  // namespace
 
-bool is_run_dir(const std::string& dir) {
-  return path_exists(dir + "/config.json") || path_exists(dir + "/summary.json") || !level_dirs(dir).empty();
-}
+bool is_run_dir(const std::string& dir) { return prune::RunLayout(dir).looks_like_run(); }
 
 std::optional<RunData> load_run(const std::string& dir, Problems& problems) {
   std::error_code ec;
@@ -183,13 +166,14 @@ std::optional<RunData> load_run(const std::string& dir, Problems& problems) {
   }
   RunData run;
   run.path = dir;
-  const std::optional<Json> config = read_object(dir + "/config.json", problems);
-  if (!config && !path_exists(dir + "/config.json")) {
-    problems.add(fmt::format("{}/config.json: missing; the run is not grouped with other seeds", dir));
+  const prune::RunLayout layout(dir);
+  const std::optional<Json> config = read_object(layout.config(), problems);
+  if (!config && !path_exists(layout.config())) {
+    problems.add(fmt::format("{}: missing; the run is not grouped with other seeds", layout.config()));
   }
-  const std::optional<Json> summary = read_object(dir + "/summary.json", problems);
-  if (!summary && !path_exists(dir + "/summary.json")) {
-    problems.add(fmt::format("{}/summary.json: missing; reading the levels' result.json", dir));
+  const std::optional<Json> summary = read_object(layout.summary(), problems);
+  if (!summary && !path_exists(layout.summary())) {
+    problems.add(fmt::format("{}: missing; reading the levels' result.json", layout.summary()));
   }
 
   if (config) {
@@ -215,25 +199,22 @@ std::optional<RunData> load_run(const std::string& dir, Problems& problems) {
           if (n.is_string()) run.new_parameters.push_back(n.get<std::string>());
       }
       run.prune_new_params = summary->value("prune_new_params", false);
-      if (summary->contains("levels")) merge_summary_levels((*summary)["levels"], run.trunk, dir + "/summary.json", problems);
+      if (summary->contains("levels")) merge_summary_levels((*summary)["levels"], run.trunk, layout.summary(), problems);
       if (summary->contains("baselines") && (*summary)["baselines"].is_object()) {
         for (const auto& [name, list] : (*summary)["baselines"].items()) {
-          merge_summary_levels(list, run.baselines[name], dir + "/summary.json (baseline " + name + ")", problems);
+          merge_summary_levels(list, run.baselines[name], layout.summary() + " (baseline " + name + ")", problems);
         }
       }
     } catch (const nlohmann::json::exception& e) {
-      problems.add(fmt::format("{}/summary.json: malformed ({}); partly ignored", dir, e.what()));
+      problems.add(fmt::format("{}: malformed ({}); partly ignored", layout.summary(), e.what()));
     }
   }
-  read_branch(dir, run.metric, run.trunk, problems);
+  read_branch(layout.trunk(), run.metric, run.trunk, problems);
   if (run.metric.empty()) {
     problems.add(fmt::format("{}: the main metric's name is unknown (no summary.json \"metric\"); levels without a "
                              "summary entry have no score", dir));
   }
-  const std::string baselines_dir = dir + "/baselines";
-  for (fs::directory_iterator it(baselines_dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory(ec)) read_branch(it->path().string(), run.metric, run.baselines[it->path().filename().string()], problems);
-  }
+  for (const auto& [name, branch] : layout.baselines_on_disk()) read_branch(branch, run.metric, run.baselines[name], problems);
   if (!run.dense) {
     auto it = run.trunk.levels.find(0);
     if (it != run.trunk.levels.end()) run.dense = it->second.metric;

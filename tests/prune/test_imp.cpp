@@ -12,6 +12,7 @@
 #include "core/file.h"
 #include "io/safetensors.h"
 #include "prune/imp.h"
+#include "prune/run_layout.h"
 #include "tests/prune/prune_testing.h"
 #include "tests/testing.h"
 
@@ -27,6 +28,7 @@ struct FakeTrainer {
   std::vector<LevelSpec> calls;
   std::vector<std::string> masks_seen;  // "dir: pruned"
   std::string fail_in;                  // throw when training this dir (a crash mid-run)
+  bool save_models = false;             // write <dir>/model/model.safetensors, as the trainer does
 
   lth::prune::LevelOutcome operator()(const LevelSpec& spec) {
     if (!fail_in.empty() && spec.dir == fail_in) throw std::runtime_error("killed");
@@ -41,6 +43,10 @@ struct FakeTrainer {
     out.metrics = {{"accuracy", 1.0 - spec.mask->sparsity()}};
     if (!spec.capture_rewind_to.empty()) lth::io::save_safetensors(spec.capture_rewind_to, {{"x", torch::ones({1})}});
     lth::write_file_atomic(spec.dir + "/result.json", nlohmann::json{{"final", out.metrics}}.dump());
+    if (save_models) {
+      lth::make_dirs(spec.dir + "/model");
+      lth::io::save_safetensors(spec.dir + "/model/model.safetensors", {{"x", torch::ones({1})}});
+    }
     return out;
   }
 };
@@ -62,9 +68,7 @@ nlohmann::json run(const lth::prune::ImpConfig& c, FakeTrainer& fake) {
                              [&fake](const LevelSpec& s) { return fake(s); });
 }
 
-std::string level_mask(const std::string& run_dir, int level) {
-  return run_dir + "/level_" + std::to_string(level) + "/mask.safetensors";
-}
+std::string level_mask(const std::string& run_dir, int level) { return lth::prune::RunLayout(run_dir).level(level).mask(); }
 
 }  // namespace
 
@@ -218,6 +222,39 @@ TEST_SUITE("prune") {
       }
     }
     CHECK(reinit_calls == 2);
+  }
+
+  TEST_CASE("run_imp: the standard baseline prunes its own previous level's trained weights and continues from them") {
+    lt::TempDir tmp("imp-standard");
+    FakeTrainer fake;
+    fake.theta0 = lt::random_weights(26);
+    auto without_models = config_in(tmp.file("no-models"), 2);
+    without_models.baselines = {"standard"};
+    CHECK_THROWS_WITH_AS(run(without_models, fake),
+                         doctest::Contains("the standard-pruning baseline continues from saved weights"), lth::IoError);
+    auto c = config_in(tmp.file("run"), 2);
+    c.baselines = {"standard"};
+    fake.save_models = true;
+    fake.calls.clear();
+    const auto s = run(c, fake);
+    REQUIRE(fake.calls.size() == 3 + 2);  // the trunk, then standard levels 1 and 2
+    const lth::prune::RunLayout layout(c.run_dir);
+    for (int level = 1; level <= 2; ++level) {
+      CAPTURE(level);
+      const LevelSpec& call = fake.calls[static_cast<size_t>(2 + level)];
+      const auto previous = level == 1 ? layout.level(0) : layout.baseline("standard", level - 1);
+      CHECK(call.dir == layout.baseline("standard", level).dir());
+      CHECK(call.init == LevelInit::kContinue);
+      CHECK(call.continue_dir == previous.model());
+      const auto mask = lth::prune::load_mask(layout.baseline("standard", level).mask());
+      const auto before = lth::prune::load_mask(previous.mask());
+      CHECK(mask.pruned() == lth::prune::load_mask(layout.level(level).mask()).pruned());
+      CHECK(lt::kept_outside(mask, before) == 0);
+      lth::prune::NamedTensors trained = lth::prune::load_weights(previous.trained());
+      auto split = lt::magnitude_split(before, mask, trained);
+      CHECK(split.max_pruned <= split.min_kept);
+      CHECK(s["baselines"]["standard"][level - 1]["level"] == level);
+    }
   }
 
   TEST_CASE("run_imp: unknown baselines and a missing metric are refused") {

@@ -1,4 +1,4 @@
-// `lth transfer --matrix` as one call: every mask × every target task fine-tuned (tasks::run_transfer),
+// `lth transfer --matrix` as one call: every mask × every target task fine-tuned (lottery::run_transfer),
 // each in its own run directory under `out`, and the table of their main metric written beside them
 // (report/transfer_matrix.h).
 #pragma once
@@ -12,7 +12,7 @@
 #include "tasks/task.h"
 #include "train/trainer.h"
 
-namespace lth::tasks {
+namespace lth::lottery {
 
 struct TransferMatrixConfig {
   std::vector<std::string> masks;    // mask.safetensors files (the sources)
@@ -20,7 +20,7 @@ struct TransferMatrixConfig {
   std::string model;                 // θ0
   std::string out;                   // a directory of runs (not itself a run)
   train::TrainConfig train;
-  TaskOptions task_options;          // data and texts filled in
+  tasks::TaskOptions task_options;   // data and texts filled in
   nlohmann::json resolved;           // the training config; each run's identity adds task and mask_sha256
   bool force = false;
 };
@@ -34,4 +34,4 @@ std::string transfer_source_name(const std::string& mask_path);
 // Runs (or reuses) every transfer; writes transfer-matrix.json and .md into `out` and returns the table.
 report::TransferMatrix run_transfer_matrix(const TransferMatrixConfig& config);
 
-}  // namespace lth::tasks
+}  // namespace lth::lottery

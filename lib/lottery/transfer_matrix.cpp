@@ -1,4 +1,4 @@
-#include "tasks/transfer_matrix.h"
+#include "lottery/transfer_matrix.h"
 
 #include <filesystem>
 
@@ -8,9 +8,9 @@
 #include "core/run_identity.h"
 #include "prune/mask.h"
 #include "report/transfer_matrix.h"
-#include "tasks/lottery.h"
+#include "lottery/lottery.h"
 
-namespace lth::tasks {
+namespace lth::lottery {
 namespace fs = std::filesystem;
 
 std::string transfer_source_name(const std::string& mask_path) {
@@ -64,4 +64,4 @@ report::TransferMatrix run_transfer_matrix(const TransferMatrixConfig& cfg) {
   return matrix;
 }
 
-}  // namespace lth::tasks
+}  // namespace lth::lottery

@@ -1,4 +1,4 @@
-#include "tasks/lottery.h"
+#include "lottery/lottery.h"
 
 #include <algorithm>
 
@@ -11,13 +11,18 @@
 #include "core/step.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "lottery/distributed.h"
 #include "model/load.h"
 #include "model/names.h"
+#include "prune/run_layout.h"
 #include "tokenize/tokenizer.h"
 #include "train/dist.h"
 
-namespace lth::tasks {
+namespace lth::lottery {
 namespace {
+
+using tasks::Task;
+using tasks::TaskOptions;
 
 prune::NamedTensors parameters_of(model::Bert& model) {
   prune::NamedTensors out;
@@ -45,50 +50,16 @@ model::Bert load_for_task(const std::string& dir, Task& task, uint64_t seed, mod
   return model::load_pretrained(dir, options, report);
 }
 
-
-// Data-parallel IMP: rank 0 runs the driver (it alone reads and writes the run directory, so it
-// alone decides what is done); before each level it trains, it sends the level (directory, how to
-// initialise, the mask it computed) to the other ranks, which train alongside it, then "done".
-std::string level_message(const prune::LevelSpec& spec) {
-  nlohmann::json names = nlohmann::json::array();
-  for (const auto& [name, t] : spec.mask->tensors) names.push_back(name);
-  return nlohmann::json{{"op", "train"}, {"dir", spec.dir}, {"init", static_cast<int>(spec.init)},
-                        {"continue_dir", spec.continue_dir}, {"capture", spec.capture_rewind_to}, {"mask", names}}
-      .dump();
+std::unique_ptr<Task> load_task(const std::string& model_dir, const std::string& name, const TaskOptions& options,
+                                std::shared_ptr<const tokenize::Tokenizer> tok) {
+  TaskOptions topts = options;
+  topts.max_length = model::fit_max_length(model_dir, topts.max_length);
+  return tasks::make_task(name, topts, tok);
 }
 
-void broadcast_mask(train::Dist& dist, prune::Mask& mask, const nlohmann::json& names, const prune::NamedTensors& theta0) {
-  for (const auto& j : names) {
-    const std::string name = j.get<std::string>();
-    at::Tensor t = dist.is_main() ? mask.tensors.at(name).to(torch::kUInt8).contiguous()
-                                  : torch::empty(theta0.at(name).sizes(), torch::kUInt8);
-    dist.broadcast(t, 0);
-    if (!dist.is_main()) mask.tensors[name] = t.to(torch::kBool);
-  }
-}
-
-}  // namespace
-
-std::string run_name(const std::string& task, const nlohmann::json& hashed) {
-  std::string slug = task;
-  for (char& c : slug)
-    if (c == '/' || c == '.') c = '-';
-  return slug + "-" + sha256_hex(hashed.dump()).substr(0, 10);
-}
-
-LotteryResult run_lottery(const LotteryConfig& cfg) {
-  LTH_CHECK(!cfg.model.empty() && !cfg.task.empty() && !cfg.runs_dir.empty(), UsageError,
-            "--model, --task and --out are required");
-  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
-  TaskOptions topts = cfg.task_options;
-  topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
-  auto task = make_task(cfg.task, topts, tok);
-
-  // θ0: the pretrained encoder (the head of a level is re-drawn from the seed, see load_for_task).
-  model::LoadReport load_report;
-  model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed, &load_report);
-  prune::NamedTensors theta0;
-  for (auto& [name, t] : parameters_of(theta0_model)) theta0[name] = t.detach().clone();
+// The prunable set over θ0's parameters; fills imp.new_parameters (and `hashed` where they change the result).
+std::vector<std::string> prunable_set(const LotteryConfig& cfg, const prune::NamedTensors& theta0,
+                                      const model::LoadReport& load_report, prune::ImpConfig& imp, nlohmann::json& hashed) {
   std::vector<std::string> names;
   std::vector<int64_t> dims;
   for (const auto& [name, t] : theta0) {
@@ -100,8 +71,6 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
   // pretrained: ranked by magnitude against pretrained weights they would be pruned first. They stay
   // dense unless --prune-new-params. Where that changes the result (θ0 lacks one), it is part of the
   // run's identity; where it does not, the run hash is what it was before this default existed.
-  prune::ImpConfig imp = cfg.imp;
-  nlohmann::json hashed = cfg.hashed;
   for (const auto& name : load_report.new_parameters) {
     if (std::find(prunable.begin(), prunable.end(), name) != prunable.end()) imp.new_parameters.push_back(name);
   }
@@ -118,42 +87,29 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     log::warn("prune", "pruning {} although {} lacks them (random, not pretrained: magnitude ranking prunes them first)",
               fmt::join(imp.new_parameters, ", "), cfg.model);
   }
-  imp.fingerprint = prune::fingerprint(theta0, prunable);
+  return prunable;
+}
 
-  imp.task = cfg.task;
-  imp.metric = task->main_metric();
-  imp.config_hash = sha256_hex(hashed.dump()).substr(0, 10);
-  imp.seed = cfg.train.seed;
-  LotteryResult result;
-  result.run_dir = cfg.runs_dir + "/" + run_name(cfg.task, hashed);
-  imp.run_dir = result.run_dir;
+// Trains one IMP level for real: the level's starting weights with the task's head re-drawn from the
+// seed, the mask kept exact by the trainer; returns the final metrics and the trained prunable weights.
+prune::TrainLevelFn level_trainer(const LotteryConfig& cfg, Task* task, std::shared_ptr<const tokenize::Tokenizer> tok,
+                                  const std::vector<train::Feature>& features, const std::vector<std::string>& prunable,
+                                  const prune::RunLayout& layout) {
   train::Dist* dist = cfg.train.dist.get();
   const bool writer = dist == nullptr || dist->is_main();
   const int64_t world = dist ? dist->world_size() : 1;
-  if (writer) make_dirs(result.run_dir);
-  nlohmann::json config_json = cfg.resolved;
-  config_json["hash"] = imp.config_hash;
-  config_json["hashed"] = hashed;
-  config_json["new_parameters"] = imp.new_parameters;
-  const std::string config_path = result.run_dir + "/config.json";
-  if (writer && !path_exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n");
-
-  const auto features = task->train_features();
-  log::info("prune", "{} on {}: {} training examples, {} prunable matrices, run {}", cfg.model, cfg.task,
-            features.size(), prunable.size(), result.run_dir);
-
-  auto train_level = [&](const prune::LevelSpec& spec) {
+  return [&cfg, task, tok, &features, &prunable, layout, writer, world](const prune::LevelSpec& spec) {
     model::Bert model{nullptr};
     // Ranks other than 0 may not see rank 0's files (another machine): they start from θ0 and get
     // rank 0's weights when training starts.
     const bool local = writer || (spec.init == prune::LevelInit::kContinue ? path_exists(spec.continue_dir)
-                                                                           : path_exists(imp.run_dir + "/rewind.safetensors"));
+                                                                           : path_exists(layout.rewind()));
     if (spec.init == prune::LevelInit::kContinue && local) {
       model = load_for_task(spec.continue_dir, *task, cfg.train.seed);
     } else {
       model = load_for_task(cfg.model, *task, cfg.train.seed);
       if (spec.init == prune::LevelInit::kRewind && local) {
-        io::SafetensorsFile rewind(imp.run_dir + "/rewind.safetensors");
+        io::SafetensorsFile rewind(layout.rewind());
         prune::NamedTensors weights;
         for (auto& [n, t] : rewind.load_all()) weights[n] = t;
         copy_encoder(model, weights, rewind.path());
@@ -187,48 +143,66 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     for (const auto& name : prunable) out.trained[name] = params.at(name).detach().to(torch::kCPU).clone();
     return out;
   };
-  if (dist == nullptr) {
-    result.summary = prune::run_imp(imp, theta0, prunable, train_level);
-    return result;
+}
+
+// config.json: the resolved config, its hash, the hashed values and the matrices θ0 lacks.
+void write_config(const LotteryConfig& cfg, const prune::ImpConfig& imp, const nlohmann::json& hashed,
+                  const prune::RunLayout& layout) {
+  nlohmann::json config_json = cfg.resolved;
+  config_json["hash"] = imp.config_hash;
+  config_json["hashed"] = hashed;
+  config_json["new_parameters"] = imp.new_parameters;
+  if (!path_exists(layout.config())) write_file_atomic(layout.config(), config_json.dump(2) + "\n");
+}
+
+}  // namespace
+
+std::string run_name(const std::string& task, const nlohmann::json& hashed) {
+  return prune::RunLayout::run_name(task, sha256_hex(hashed.dump()).substr(0, 10));
+}
+
+LotteryResult run_lottery(const LotteryConfig& cfg) {
+  LTH_CHECK(!cfg.model.empty() && !cfg.task.empty() && !cfg.runs_dir.empty(), UsageError,
+            "--model, --task and --out are required");
+  std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
+  auto task = load_task(cfg.model, cfg.task, cfg.task_options, tok);
+
+  // θ0: the pretrained encoder (the head of a level is re-drawn from the seed, see load_for_task).
+  model::LoadReport load_report;
+  model::Bert theta0_model = load_for_task(cfg.model, *task, cfg.train.seed, &load_report);
+  prune::NamedTensors theta0;
+  for (auto& [name, t] : parameters_of(theta0_model)) theta0[name] = t.detach().clone();
+  prune::ImpConfig imp = cfg.imp;
+  nlohmann::json hashed = cfg.hashed;
+  const auto prunable = prunable_set(cfg, theta0, load_report, imp, hashed);
+  imp.fingerprint = prune::fingerprint(theta0, prunable);
+
+  imp.task = cfg.task;
+  imp.metric = task->main_metric();
+  imp.config_hash = sha256_hex(hashed.dump()).substr(0, 10);
+  imp.seed = cfg.train.seed;
+  LotteryResult result;
+  result.run_dir = cfg.runs_dir + "/" + prune::RunLayout::run_name(cfg.task, imp.config_hash);
+  imp.run_dir = result.run_dir;
+  const prune::RunLayout layout(result.run_dir);
+  train::Dist* dist = cfg.train.dist.get();
+  if (dist == nullptr || dist->is_main()) {
+    make_dirs(layout.dir());
+    write_config(cfg, imp, hashed, layout);
   }
-  if (dist->is_main()) {
-    try {
-      result.summary = prune::run_imp(imp, theta0, prunable, [&](const prune::LevelSpec& spec) {
-        const nlohmann::json message = nlohmann::json::parse(broadcast_string(*dist, level_message(spec)));
-        prune::Mask mask = *spec.mask;
-        broadcast_mask(*dist, mask, message.at("mask"), theta0);
-        return train_level(spec);
-      });
-    } catch (...) {
-      log::warn("prune", "rank 0 failed: the other ranks stop when their launcher stops them");
-      throw;
-    }
-    broadcast_string(*dist, nlohmann::json{{"op", "done"}, {"summary", result.summary}}.dump());
-    return result;
-  }
-  for (;;) {
-    const auto message = nlohmann::json::parse(broadcast_string(*dist, std::string()));
-    if (message.at("op") == "done") {
-      result.summary = message.at("summary");
-      return result;
-    }
-    prune::Mask mask;
-    broadcast_mask(*dist, mask, message.at("mask"), theta0);
-    prune::LevelSpec spec;
-    spec.dir = message.at("dir").get<std::string>();
-    spec.init = static_cast<prune::LevelInit>(message.at("init").get<int>());
-    spec.continue_dir = message.at("continue_dir").get<std::string>();
-    spec.capture_rewind_to = message.at("capture").get<std::string>();
-    spec.mask = &mask;
-    train_level(spec);
-  }
+
+  const auto features = task->train_features();
+  log::info("prune", "{} on {}: {} training examples, {} prunable matrices, run {}", cfg.model, cfg.task,
+            features.size(), prunable.size(), result.run_dir);
+  const auto train_level = level_trainer(cfg, task.get(), tok, features, prunable, layout);
+  result.summary = dist == nullptr ? prune::run_imp(imp, theta0, prunable, train_level)
+                                   : run_imp_distributed(*dist, imp, theta0, prunable, train_level);
+  return result;
 }
 
 nlohmann::json run_transfer(const TransferConfig& cfg) {
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
-  TaskOptions topts = cfg.task_options;
-  topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
-  auto task = make_task(cfg.task, topts, tok);
+  auto task = load_task(cfg.model, cfg.task, cfg.task_options, tok);
   prune::Mask mask = prune::load_mask(cfg.mask);
   model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
   mask.check_fits(model, cfg.mask);
@@ -245,4 +219,4 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   return out;
 }
 
-}  // namespace lth::tasks
+}  // namespace lth::lottery
