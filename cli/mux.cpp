@@ -27,7 +27,7 @@ void add_mux_shape_options(CLI::App& cmd, tasks::MuxSettings& o) {
 }
 
 void run_mux_train(const TrainingConfig& cfg, const tasks::MuxSettings& mo) {
-  tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.data, cfg.out, cfg.texts, cfg.train, cfg.task_options, mo,
+  tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.task_options.data, cfg.out, cfg.task_options.texts, cfg.train, cfg.task_options, mo,
                          cfg.force, cfg.to_json()};
   fmt::print("{}\n", tasks::run_mux_train(run).dump());
 }

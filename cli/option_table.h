@@ -63,6 +63,7 @@ class OptionTable {
     std::vector<std::string> choices;  // the flag must be one of these (CLI11 IsMember)
     std::optional<Range> range;        // numbers: the flag and the config value
     std::optional<bool> step_nonzero;  // steps: checked after merging (true for lengths)
+    char delimiter = 0;                // lists: also split one flag value at this character
     std::function<void(const Config&, nlohmann::json&)> write;
     std::function<void(Config&, JsonFields&)> read;
     std::function<CLI::Option*(const Row&, CLI::App&, Config& scratch)> add;
@@ -76,6 +77,7 @@ class OptionTable {
     Row& in_range(const Range& r) { range = r; return *this; }
     Row& one_of(std::vector<std::string> c) { choices = std::move(c); return *this; }
     Row& step(bool nonzero) { step_nonzero = nonzero; return *this; }
+    Row& split_at(char d) { delimiter = d; return *this; }
   };
 
   // A config field. `ref` is a generic lambda returning the field of a Config, const or not:
@@ -155,6 +157,7 @@ class OptionTable {
         if (row.show_default) opt->capture_default_str();
         if (row.range) opt->check(cli::in_range(*row.range));
         if (!row.choices.empty()) opt->check(CLI::IsMember(row.choices));
+        if (row.delimiter != 0) opt->delimiter(row.delimiter);
       }
       added.options.push_back(opt);
     }
@@ -189,5 +192,27 @@ class OptionTable {
  private:
   std::vector<Row> rows_;
 };
+
+// A table bound to one config object and the flags added for it, type-erased: options that live
+// beside the training ones (lth prune's IMP settings) join their --config, --dump-config and checks
+// (add_training_options in cli/train_options.h).
+struct BoundOptions {
+  std::function<void(JsonFields&)> read;
+  std::function<nlohmann::json()> to_json;
+  std::function<void()> merge_flags;
+  std::function<void(const std::string& config_file)> check;
+};
+
+template <typename Config>
+BoundOptions bind_options(CLI::App& cmd, std::shared_ptr<const OptionTable<Config>> table, std::shared_ptr<Config> cfg) {
+  auto scratch = std::make_shared<Config>(*cfg);
+  auto added = std::make_shared<typename OptionTable<Config>::Added>(table->add_flags(cmd, *scratch));
+  BoundOptions bound;
+  bound.read = [table, cfg](JsonFields& fields) { table->read(*cfg, fields); };
+  bound.to_json = [table, cfg] { return table->to_json(*cfg); };
+  bound.merge_flags = [table, cfg, scratch, added] { table->merge_flags(*cfg, *scratch, *added); };
+  bound.check = [table, cfg, added](const std::string& config_file) { table->check(*cfg, *added, config_file); };
+  return bound;
+}
 
 }  // namespace lth::cli

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "cli/commands.h"
+#include "cli/option_table.h"
 #include "cli/options.h"
 #include "core/run_identity.h"
 #include "cli/train_options.h"
@@ -22,6 +23,8 @@
 namespace lth::cli {
 namespace {
 
+// lth prune's own settings (strings where the library takes enums: the flags' and config keys'
+// spelling), declared once in imp_table().
 struct ImpOptions {
   int levels = 10;
   double rate = 0.2;
@@ -32,13 +35,38 @@ struct ImpOptions {
   std::vector<std::string> baselines;
   std::vector<std::string> include, exclude;
   bool prune_new_params = false;
-
-  nlohmann::json to_json() const {
-    return {{"levels", levels}, {"rate", rate}, {"schedule", schedule}, {"target_sparsity", target_sparsity},
-            {"strategy", strategy}, {"rewind", rewind}, {"baselines", baselines}, {"prune", include},
-            {"exclude", exclude}, {"prune_new_params", prune_new_params}};
-  }
 };
+
+std::shared_ptr<const OptionTable<ImpOptions>> imp_table() {
+  auto t = std::make_shared<OptionTable<ImpOptions>>();
+  t->field("levels", "Pruning levels after the dense level 0", [](auto& o) -> auto& { return o.levels; })
+      .default_shown().in_range(count(0, 1000));
+  t->field("rate", "Fraction pruned per level (see --schedule)", [](auto& o) -> auto& { return o.rate; })
+      .default_shown().in_range(Range{0.0, 1.0, true, false, true});
+  t->field("schedule",
+           "geometric: prune --rate of the REMAINING weights per level (open_lth); linear: level k has "
+           "k*rate of the ORIGINAL weights pruned (Chen et al.)",
+           [](auto& o) -> auto& { return o.schedule; })
+      .default_shown().one_of({"geometric", "linear"});
+  t->field("target_sparsity", "Stop at the first level reaching this sparsity (0 = off)",
+           [](auto& o) -> auto& { return o.target_sparsity; })
+      .default_shown().in_range(fraction_closed_open());
+  t->field("strategy", "global | layerwise | random | random-layerwise", [](auto& o) -> auto& { return o.strategy; })
+      .default_shown().one_of({"global", "layerwise", "random", "random-layerwise"});
+  t->field("rewind", "init (pretrained weights) or a step of level-0 training: 500it, 1ep",
+           [](auto& o) -> auto& { return o.rewind; })
+      .default_shown();
+  t->field("baselines", "Branches beside the trunk: " + prune::baseline_names(","), [](auto& o) -> auto& { return o.baselines; })
+      .split_at(',');
+  t->field("prune", "Globs of parameters to prune (default: Chen et al.'s set)", [](auto& o) -> auto& { return o.include; })
+      .split_at(',');
+  t->field("exclude", "Globs of parameters never to prune", [](auto& o) -> auto& { return o.exclude; }).split_at(',');
+  t->field("prune_new_params",
+           "Also prune matrices of the prunable set that the checkpoint lacks (e.g. a pooler: random, not "
+           "pretrained, so magnitude ranking prunes them first); by default they stay dense",
+           [](auto& o) -> auto& { return o.prune_new_params; });
+  return t;
+}
 
 // Keys that do not change what a run computes are left out of its identity.
 nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json& defaults) {
@@ -61,8 +89,6 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
   lc.runs_dir = cfg.out;
   lc.train = cfg.train;
   lc.task_options = cfg.task_options;
-  lc.task_options.data = cfg.data;
-  lc.task_options.texts = cfg.texts;
   lc.imp.levels = imp_options.levels;
   lc.imp.rate = imp_options.rate;
   lc.imp.schedule = prune::parse_schedule(imp_options.schedule);
@@ -82,7 +108,7 @@ void run_prune(const TrainingConfig& cfg, const ImpOptions& imp_options, const n
             "{}/: --out holds an lth {}run; lth prune's --out is a runs directory (each run gets a folder in it)", cfg.out,
             other.empty() ? "" : other + " ");
   lc.resolved = cfg.to_json();
-  lc.resolved.update(imp_options.to_json());
+  lc.resolved.update(imp_table()->to_json(imp_options));
   lc.hashed = non_default(lc.resolved, defaults);
   auto result = lottery::run_lottery(lc);
   fmt::print("{}\n{}\n", prune::summary_table(result.summary), result.run_dir);
@@ -102,36 +128,11 @@ void add_prune_command(CLI::App& app) {
       "intermediate and output weights of every layer, and the pooler (Chen et al. 2020), of those the checkpoint "
       "holds (see --prune-new-params). The run directory "
       "(printed last) is named by a hash of the non-default settings; rerunning resumes.");
-  auto resolve = add_training_options(*cmd, cfg);
-  add_number(*cmd, "--levels", imp->levels, "Pruning levels after the dense level 0", count(0, 1000))->capture_default_str();
-  add_number(*cmd, "--rate", imp->rate, "Fraction pruned per level (see --schedule)", Range{0.0, 1.0, true, false, true})
-      ->capture_default_str();
-  cmd->add_option("--schedule", imp->schedule,
-                  "geometric: prune --rate of the REMAINING weights per level (open_lth); linear: level k has "
-                  "k*rate of the ORIGINAL weights pruned (Chen et al.)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"geometric", "linear"}));
-  add_number(*cmd, "--target-sparsity", imp->target_sparsity, "Stop at the first level reaching this sparsity (0 = off)",
-             fraction_closed_open())
-      ->capture_default_str();
-  cmd->add_option("--strategy", imp->strategy, "global | layerwise | random | random-layerwise")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"global", "layerwise", "random", "random-layerwise"}));
-  cmd->add_option("--rewind", imp->rewind, "init (pretrained weights) or a step of level-0 training: 500it, 1ep")
-      ->capture_default_str();
-  cmd->add_option("--baselines", imp->baselines, "Branches beside the trunk: " + prune::baseline_names(","))
-      ->delimiter(',');
-  cmd->add_option("--prune", imp->include, "Globs of parameters to prune (default: Chen et al.'s set)")->delimiter(',');
-  cmd->add_option("--exclude", imp->exclude, "Globs of parameters never to prune")->delimiter(',');
-  cmd->add_flag("--prune-new-params", imp->prune_new_params,
-                "Also prune matrices of the prunable set that the checkpoint lacks (e.g. a pooler: random, not "
-                "pretrained, so magnitude ranking prunes them first); by default they stay dense");
+  const auto table = imp_table();
+  auto resolve = add_training_options(*cmd, cfg, true, [table, imp](CLI::App& c) { return bind_options(c, table, imp); });
   // The defaults of the paper's GLUE recipe: lr 2e-5, batch 32, length 128, 3 epochs, seed 57.
-  const nlohmann::json defaults = [&] {
-    nlohmann::json d = cfg->to_json();
-    d.update(ImpOptions().to_json());
-    return d;
-  }();
+  nlohmann::json defaults = cfg->to_json();
+  defaults.update(table->to_json(ImpOptions()));
   cmd->callback([cfg, imp, resolve, defaults] {
     if (resolve()) run_prune(*cfg, *imp, defaults);
   });
@@ -155,8 +156,6 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
     LTH_CHECK(t.masks.size() == 1 && targets.size() == 1, UsageError,
               "several masks or tasks need --matrix");
     lottery::TransferConfig tc{t.masks[0], cfg.model, targets[0], cfg.out, cfg.train, cfg.task_options};
-    tc.task_options.data = cfg.data;
-    tc.task_options.texts = cfg.texts;
     RunDir run(cfg.out, "transfer", lottery::transfer_identity(cfg.to_json(), targets[0], t.masks[0]), cfg.force);
     run.begin();
     write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
@@ -165,8 +164,6 @@ void run_transfer_command(TrainingConfig cfg, const TransferOptions& t) {
   }
   lottery::TransferMatrixConfig mc{t.masks, targets, cfg.model, cfg.out, cfg.train, cfg.task_options, cfg.to_json(),
                                  cfg.force};
-  mc.task_options.data = cfg.data;
-  mc.task_options.texts = cfg.texts;
   const auto matrix = lottery::run_transfer_matrix(mc);
   fmt::print("{}\n{}\n", report::render_transfer_markdown(matrix), matrix.path);
 }

@@ -34,13 +34,11 @@ void run_finetune(const TrainingConfig& cfg) {
   require(cfg.model, "--model");
   require(cfg.task, "--task");
   require(cfg.out, "--out");
-  if (cfg.task != "mlm") require(cfg.data.empty() && !cfg.task_options.train_file.empty() ? "x" : cfg.data, "--data");
+  if (cfg.task != "mlm") require(cfg.task_options.data.empty() && !cfg.task_options.train_file.empty() ? "x" : cfg.task_options.data, "--data");
   // Checked before anything is loaded: --out is new, empty, or this same run (resume / skip).
   RunDir run(cfg.out, "finetune", identity_of(cfg.to_json()), cfg.force);
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(cfg.model);
   tasks::TaskOptions topts = cfg.task_options;
-  topts.data = cfg.data;
-  topts.texts = cfg.texts;
   topts.max_length = model::fit_max_length(cfg.model, topts.max_length);
   auto task = tasks::make_task(cfg.task, topts, tok);
   torch::manual_seed(cfg.train.seed);
@@ -110,7 +108,7 @@ void run_eval(const EvalConfig& cfg) {
 
 void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std::string& vocab, bool lowercase) {
   require(cfg.out, "--out");
-  LTH_CHECK(!cfg.texts.empty(), UsageError, "--text is required (files or folders of raw text)");
+  LTH_CHECK(!cfg.task_options.texts.empty(), UsageError, "--text is required (files or folders of raw text)");
   LTH_CHECK(cfg.model.empty() != bert_config.empty(), UsageError,
             "give exactly one of --model DIR (continue) or --bert-config BERT_CONFIG.json (from scratch)");
   if (!cfg.model.empty()) {
@@ -148,9 +146,7 @@ void run_pretrain(TrainingConfig cfg, const std::string& bert_config, const std:
   std::shared_ptr<const tokenize::Tokenizer> tok = tokenize::load_tokenizer(tokenizer_dir);
   LTH_CHECK(tok->vocab_size() == bert->config().vocab_size, ConfigError,
             "the vocabulary has {} entries but the model's vocab_size is {}", tok->vocab_size(), bert->config().vocab_size);
-  tasks::TaskOptions topts = cfg.task_options;
-  topts.texts = cfg.texts;
-  auto task = tasks::make_task("mlm", topts, tok);
+  auto task = tasks::make_task("mlm", cfg.task_options, tok);
   const auto features = task->train_features();
   write_file_atomic(cfg.out + "/config.json", cfg.to_json().dump(2) + "\n");
   auto result = train::train(bert, features, task->label_kind(), tok->pad_id(), cfg.train, tasks::task_hooks(*task), cfg.out,

@@ -25,9 +25,9 @@ OptionTable<TrainingConfig> make_training_table(bool with_task) {
   // Without a task (pretrain: --text only) --task and --data are config keys, not flags.
   auto& task = t.field("task", fmt::format("Task: {}", fmt::join(tasks::task_names(), ", ")), [](auto& c) -> auto& { return c.task; });
   if (!with_task) task.config_only();
-  auto& data = t.field("data", "Data directory (the GLUE root or the task's folder)", [](auto& c) -> auto& { return c.data; });
+  auto& data = t.field("data", "Data directory (the GLUE root or the task's folder)", [](auto& c) -> auto& { return c.task_options.data; });
   if (!with_task) data.config_only();
-  t.field("text", "Raw text files or folders (masked LM)", [](auto& c) -> auto& { return c.texts; });
+  t.field("text", "Raw text files or folders (masked LM)", [](auto& c) -> auto& { return c.task_options.texts; });
   t.field("out", "Output directory", [](auto& c) -> auto& { return c.out; });
   t.flag_only<int64_t>("--epochs", "Training length in epochs (sets --length to Nep)", 0,
                        [](TrainingConfig& c, const int64_t& n) { c.train.length = std::to_string(n) + "ep"; })
@@ -108,15 +108,17 @@ nlohmann::json TrainingConfig::to_json() const {
   return j;
 }
 
-void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& source) {
+void TrainingConfig::merge_json(const nlohmann::json& j, const std::string& source, const BoundOptions* more) {
   JsonFields fields(j, source);
   training_table().read(*this, fields);
+  if (more != nullptr) more->read(fields);
   int world_size = 1;  // the world comes from the launcher, not from a config file
   fields.take("world_size", world_size);
   fields.reject_unknown();
 }
 
-std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<TrainingConfig> cfg, bool with_task) {
+std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<TrainingConfig> cfg, bool with_task,
+                                           const std::function<BoundOptions(CLI::App&)>& more) {
   // Flags bind to a scratch copy; only those given on the command line override --config.
   auto table = std::make_shared<const OptionTable<TrainingConfig>>(make_training_table(with_task));
   auto flags = std::make_shared<TrainingConfig>(*cfg);
@@ -138,19 +140,24 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
   auto dump = std::make_shared<bool>(false);
   cmd.add_option("--config", *config_file, "JSON config file (flags given on the command line override it)");
   cmd.add_flag("--dump-config", *dump, "Print the resolved config as JSON and exit");
+  auto extra = more ? std::make_shared<BoundOptions>(more(cmd)) : nullptr;
 
-  return [cfg, table, flags, given, config_file, dump, dist_options] {
+  return [cfg, table, flags, given, config_file, dump, dist_options, extra] {
     // Anything wrong inside a --config file (unknown key, wrong type, out of range) is exit 1 naming
     // the file and the key; the same value given as a flag is a usage error (exit 2).
-    if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file);
+    if (!config_file->empty()) cfg->merge_json(read_json_file(*config_file), *config_file, extra.get());
     table->merge_flags(*cfg, *flags, *given);
+    if (extra) extra->merge_flags();
     // Every number and step checked before anything is read or written.
     table->check(*cfg, *given, *config_file);
+    if (extra) extra->check(*config_file);
     cfg->train.pad_to = cfg->pad_to_max_length ? cfg->task_options.max_length : 0;
     cfg->task_options.seed = cfg->train.seed;
     cfg->task_options.precision = cfg->train.precision;
     if (*dump) {
-      fmt::print("{}\n", cfg->to_json().dump(2));
+      nlohmann::json resolved = cfg->to_json();
+      if (extra) resolved.update(extra->to_json());
+      fmt::print("{}\n", resolved.dump(2));
       return false;
     }
     cfg->train.device = apply_runtime_options(cfg->runtime);
