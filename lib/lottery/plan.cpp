@@ -197,7 +197,9 @@ void write_plan(const PlanConfig& o, PlanResult& result) {
   }
   make_dirs(o.out);
   write_file_atomic(result.json_path, nlohmann::json{{"schema", 1}, {"runs", o.out}, {"jobs", list}}.dump(2) + "\n");
-  const std::string dir = std::filesystem::path(result.script_path).parent_path().string();
+  // The stage files go beside the script ("jobs.sh" alone: the current directory, not "/").
+  std::string dir = std::filesystem::path(result.script_path).parent_path().string();
+  if (dir.empty()) dir = ".";
   for (int s = 0; s < 2; ++s) {
     result.stage_jobs[s] = stage_lines[s].size();
     if (stage_lines[s].empty()) continue;

@@ -17,7 +17,9 @@ constexpr size_t kLevelPrefixSize = sizeof(kLevelPrefix) - 1;
 // "level_K" (K one or more digits) -> true and K.
 bool parse_level_folder(const std::string& name, int& k) {
   if (name.rfind(kLevelPrefix, 0) != 0 || name.size() == kLevelPrefixSize) return false;
-  if (!std::all_of(name.begin() + kLevelPrefixSize, name.end(),
+  // At most 9 digits: a folder like level_99999999999 is not a level (and not an int).
+  if (name.size() - kLevelPrefixSize > 9 ||
+      !std::all_of(name.begin() + kLevelPrefixSize, name.end(),
                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
     return false;
   }

@@ -412,6 +412,15 @@ TEST_SUITE("cli") {
     auto r = lt::run_lth(base + "--tasks glue/sst2,glue/rte --seeds 1,2 --levels 2 --baselines random");
     CHECK_MESSAGE(r.exit_code == 0, r.err);
     CHECK(lth::read_json_file(out + "/jobs.json")["jobs"].size() == 4);
+    // --script without a directory: the stage files go beside it, in the current directory (not "/").
+    const auto cwd = std::filesystem::current_path();
+    std::filesystem::current_path(tmp.path());
+    r = lt::run_lth("plan --model " + quote(lt::fixture_model()) + " --out " + quote(tmp.file("plan2")) +
+                    " --tasks glue/sst2 --levels 1 --script jobs.sh");
+    std::filesystem::current_path(cwd);
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(lth::path_exists(tmp.file("jobs.sh")));
+    CHECK(lth::path_exists(tmp.file("jobs.stage1.txt")));
   }
 
   TEST_CASE("reliability: errors are one line of at most ~300 characters naming the file; --verbose adds the detail") {

@@ -41,7 +41,7 @@ TEST_SUITE("prune") {
     CHECK(run.trunk().levels_on_disk(ec).empty());
     CHECK(ec);  // the directory does not exist
     CHECK_FALSE(run.looks_like_run());
-    for (const char* dir : {"level_0", "level_2", "level_10", "level_", "level_x", "levels_1", "baselines/random/level_1",
+    for (const char* dir : {"level_0", "level_2", "level_10", "level_", "level_x", "levels_1", "level_99999999999", "baselines/random/level_1",
                             "baselines/reinit"}) {
       lth::make_dirs(run.dir() + "/" + dir);
     }
