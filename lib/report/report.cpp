@@ -399,87 +399,110 @@ Report build_report(const std::vector<std::string>& inputs) {
   return report;
 }
 
+namespace {
+
+Json opt_list(const std::vector<std::optional<int64_t>>& values) {
+  Json out = Json::array();
+  for (const auto& v : values) out.push_back(opt(v));
+  return out;
+}
+
+Json opt_matrix(const std::vector<std::vector<std::optional<double>>>& rows) {
+  Json out = Json::array();
+  for (const auto& row : rows) {
+    Json r = Json::array();
+    for (const auto& v : row) r.push_back(opt(v));
+    out.push_back(r);
+  }
+  return out;
+}
+
+Json runs_json(const std::vector<RunInfo>& runs) {
+  Json out = Json::array();
+  for (const RunInfo& r : runs) {
+    out.push_back(Json{{"path", r.path}, {"task", r.task}, {"metric", r.metric}, {"config_hash", r.config_hash},
+                       {"seed", opt(r.seed)}, {"group", r.group}, {"levels", r.levels}});
+  }
+  return out;
+}
+
+Json level_matrices_json(const LevelMatrices& m) {
+  Json layers = Json::array();
+  for (const LayerSparsity& l : m.layers) {
+    Json mats = Json::object();
+    for (int i = 0; i < kMatrixCount; ++i) {
+      mats[kMatrixNames[static_cast<size_t>(i)]] = l.matrices[static_cast<size_t>(i)] ? count_json(*l.matrices[static_cast<size_t>(i)]) : Json(nullptr);
+    }
+    layers.push_back(Json{{"layer", l.layer}, {"matrices", mats}, {"total", l.total}, {"remaining", l.remaining},
+                          {"remaining_fraction", l.total > 0 ? Json(l.remaining / l.total) : Json(nullptr)}});
+  }
+  Json other = Json::object();
+  for (const auto& [name, c] : m.other) other[name] = count_json(c);
+  return Json{{"level", m.level}, {"sparsity", m.sparsity}, {"runs", m.runs}, {"layers", layers},
+              {"pooler", m.pooler ? count_json(*m.pooler) : Json(nullptr)}, {"other", other}};
+}
+
+Json overlap_json(const std::vector<OverlapRow>& rows) {
+  Json out = Json::array();
+  for (const OverlapRow& o : rows) {
+    out.push_back(Json{{"from_level", o.from_level}, {"to_level", o.to_level}, {"from_sparsity", o.from_sparsity},
+                       {"to_sparsity", o.to_sparsity}, {"seeds", opt_list(o.seeds)}, {"iou", stat_json(o.iou)}});
+  }
+  return out;
+}
+
+Json group_json(const Group& g) {
+  Json gj;
+  gj["label"] = g.label;
+  gj["task"] = g.task;
+  gj["metric"] = g.metric;
+  gj["runs"] = g.runs;
+  gj["seeds"] = opt_list(g.seeds);
+  gj["config_hashes"] = g.config_hashes;
+  gj["dense"] = stat_json(g.dense);
+  gj["levels"] = rows_json(g.levels);
+  Json baselines = Json::object();
+  for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
+  gj["baselines"] = baselines;
+  gj["new_excluded"] = g.new_excluded;
+  gj["new_pruned"] = g.new_pruned;
+  const auto sparsest = sparsest_matching_level(g);
+  gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
+  Json matrices = Json::array();
+  for (const LevelMatrices& m : g.matrices) matrices.push_back(level_matrices_json(m));
+  gj["matrices"] = matrices;
+  gj["overlap"] = overlap_json(g.overlap);
+  return gj;
+}
+
+Json similarity_json(const std::vector<SimilarityMatrix>& matrices) {
+  Json out = Json::array();
+  for (const SimilarityMatrix& m : matrices) {
+    out.push_back(Json{{"sparsity", m.sparsity}, {"groups", m.groups}, {"labels", m.labels}, {"iou", opt_matrix(m.iou)},
+                       {"pairs", m.pairs}});
+  }
+  return out;
+}
+
+Json transfer_json(const std::optional<TransferMatrix>& transfer) {
+  if (!transfer) return nullptr;
+  const TransferMatrix& t = *transfer;
+  return Json{{"path", t.path}, {"metric", t.metric}, {"sources", t.sources}, {"targets", t.targets},
+              {"scores", opt_matrix(t.scores)}};
+}
+
+}  // namespace
+
 std::string render_json(const Report& report) {
   Json j = Json::object();
   j["schema"] = 1;
   j["generator"] = std::string("lth ") + LTH_VERSION;
-  Json runs = Json::array();
-  for (const RunInfo& r : report.runs) {
-    runs.push_back(Json{{"path", r.path}, {"task", r.task}, {"metric", r.metric}, {"config_hash", r.config_hash},
-                        {"seed", opt(r.seed)}, {"group", r.group}, {"levels", r.levels}});
-  }
-  j["runs"] = runs;
+  j["runs"] = runs_json(report.runs);
   Json groups = Json::array();
-  for (const Group& g : report.groups) {
-    Json gj;
-    gj["label"] = g.label;
-    gj["task"] = g.task;
-    gj["metric"] = g.metric;
-    gj["runs"] = g.runs;
-    Json seeds = Json::array();
-    for (const auto& s : g.seeds) seeds.push_back(opt(s));
-    gj["seeds"] = seeds;
-    gj["config_hashes"] = g.config_hashes;
-    gj["dense"] = stat_json(g.dense);
-    gj["levels"] = rows_json(g.levels);
-    Json baselines = Json::object();
-    for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
-    gj["baselines"] = baselines;
-    gj["new_excluded"] = g.new_excluded;
-    gj["new_pruned"] = g.new_pruned;
-    const auto sparsest = sparsest_matching_level(g);
-    gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
-    Json matrices = Json::array();
-    for (const LevelMatrices& m : g.matrices) {
-      Json layers = Json::array();
-      for (const LayerSparsity& l : m.layers) {
-        Json mats = Json::object();
-        for (int i = 0; i < kMatrixCount; ++i) {
-          mats[kMatrixNames[static_cast<size_t>(i)]] = l.matrices[static_cast<size_t>(i)] ? count_json(*l.matrices[static_cast<size_t>(i)]) : Json(nullptr);
-        }
-        layers.push_back(Json{{"layer", l.layer}, {"matrices", mats}, {"total", l.total}, {"remaining", l.remaining},
-                              {"remaining_fraction", l.total > 0 ? Json(l.remaining / l.total) : Json(nullptr)}});
-      }
-      Json other = Json::object();
-      for (const auto& [name, c] : m.other) other[name] = count_json(c);
-      matrices.push_back(Json{{"level", m.level}, {"sparsity", m.sparsity}, {"runs", m.runs}, {"layers", layers},
-                              {"pooler", m.pooler ? count_json(*m.pooler) : Json(nullptr)}, {"other", other}});
-    }
-    gj["matrices"] = matrices;
-    Json overlap = Json::array();
-    for (const OverlapRow& o : g.overlap) {
-      Json seeds_j = Json::array();
-      for (const auto& s : o.seeds) seeds_j.push_back(opt(s));
-      overlap.push_back(Json{{"from_level", o.from_level}, {"to_level", o.to_level}, {"from_sparsity", o.from_sparsity},
-                             {"to_sparsity", o.to_sparsity}, {"seeds", seeds_j}, {"iou", stat_json(o.iou)}});
-    }
-    gj["overlap"] = overlap;
-    groups.push_back(gj);
-  }
+  for (const Group& g : report.groups) groups.push_back(group_json(g));
   j["groups"] = groups;
-  Json sim = Json::array();
-  for (const SimilarityMatrix& m : report.similarity) {
-    Json iou = Json::array();
-    for (const auto& row : m.iou) {
-      Json r = Json::array();
-      for (const auto& v : row) r.push_back(opt(v));
-      iou.push_back(r);
-    }
-    sim.push_back(Json{{"sparsity", m.sparsity}, {"groups", m.groups}, {"labels", m.labels}, {"iou", iou}, {"pairs", m.pairs}});
-  }
-  j["similarity"] = sim;
-  if (report.transfer) {
-    const TransferMatrix& t = *report.transfer;
-    Json scores = Json::array();
-    for (const auto& row : t.scores) {
-      Json r = Json::array();
-      for (const auto& v : row) r.push_back(opt(v));
-      scores.push_back(r);
-    }
-    j["transfer"] = Json{{"path", t.path}, {"metric", t.metric}, {"sources", t.sources}, {"targets", t.targets}, {"scores", scores}};
-  } else {
-    j["transfer"] = nullptr;
-  }
+  j["similarity"] = similarity_json(report.similarity);
+  j["transfer"] = transfer_json(report.transfer);
   j["warnings"] = report.warnings;
   return j.dump(2) + "\n";
 }
