@@ -142,94 +142,124 @@ class PickleScanner {
       if (pos_ >= b_.size()) fail("ends without a STOP opcode");
       const uint64_t at = pos_;
       const auto op = static_cast<unsigned char>(b_[pos_++]);
-      switch (op) {
-        case '(': marks_.push_back(stack_.size()); break;
-        case '.': return;
-        case '0':
-          if (!marks_.empty() && marks_.back() == stack_.size()) {
-            marks_.pop_back();
-          } else {
-            pop();
-          }
-          break;
-        case '1': pop_mark(); break;
-        case '2': push(top()); break;
-        case 'F': case 'I': case 'L': case 'S': case 'V': line(); push(kScalar); break;
-        case 'J': skip(4); push(kScalar); break;
-        case 'K': skip(1); push(kScalar); break;
-        case 'M': skip(2); push(kScalar); break;
-        case 0x8a: skip(arg(1)); push(kScalar); break;  // LONG1
-        case 0x8b: skip(signed_arg4()); push(kScalar); break;  // LONG4
-        case 'T': skip(signed_arg4()); push(kScalar); break;  // BINSTRING
-        case 'U': case 'C': case 0x8c: skip(arg(1)); push(kScalar); break;
-        case 'X': case 'B': skip(arg(4)); push(kScalar); break;
-        case 0x8d: case 0x8e: case 0x96: skip(arg(8)); push(kScalar); break;
-        case 'N': case 0x88: case 0x89: push(kScalar); break;
-        case 'a': {  // APPEND
-          const int64_t child = pop();
-          add_child(top(), child);
-          break;
-        }
-        case 'b': {  // BUILD
-          const int64_t state = pop();
-          add_child(top(), state);
-          break;
-        }
-        case 'e': case 'u': case 0x90: {  // APPENDS, SETITEMS, ADDITEMS
-          const std::vector<int64_t> items = pop_mark();
-          const int64_t target = top();
-          for (int64_t item : items) add_child(target, item);
-          break;
-        }
-        case 's': {  // SETITEM
-          const int64_t value = pop(), key = pop();
-          add_child(top(), key);
-          add_child(top(), value);
-          break;
-        }
-        case 'c': line(); line(); push(kScalar); break;  // GLOBAL
-        case 0x93: pop(); pop(); push(kScalar); break;   // STACK_GLOBAL
-        case 'd': case 'l': case 't': case 0x91: case 'o': push(container(pop_mark())); break;
-        case 'i': line(); line(); push(container(pop_mark())); break;  // INST
-        case '}': case ']': case ')': case 0x8f: push(container({})); break;
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
-          std::vector<int64_t> items;
-          for (int k = 0; k < op - 0x84; ++k) items.push_back(pop());
-          push(container(items));
-          break;
-        }
-        case 'R': case 0x81: {  // REDUCE, NEWOBJ
-          const int64_t args = pop(), callable = pop();
-          push(container({args, callable}));
-          break;
-        }
-        case 0x92: {  // NEWOBJ_EX
-          const int64_t kwargs = pop(), args = pop(), cls = pop();
-          push(container({kwargs, args, cls}));
-          break;
-        }
-        case 'g': push(memo_get(parse_index(line()))); break;
-        case 'h': push(memo_get(arg(1))); break;
-        case 'j': push(memo_get(arg(4))); break;
-        case 'p': memo_put(parse_index(line())); break;
-        case 'q': memo_put(arg(1)); break;
-        case 'r': memo_put(arg(4)); break;
-        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
-        case 'P': line(); push(kScalar); break;          // PERSID
-        case 'Q': pop(); push(kScalar); break;           // BINPERSID
-        case 0x82: skip(1); push(kScalar); break;        // EXT1
-        case 0x83: skip(2); push(kScalar); break;        // EXT2
-        case 0x84: skip(4); push(kScalar); break;        // EXT4
-        case 0x80: skip(1); break;                       // PROTO
-        case 0x95: skip(8); break;                       // FRAME
-        case 0x97: push(kScalar); break;                 // NEXT_BUFFER
-        case 0x98: break;                                // READONLY_BUFFER
-        default: fail(fmt::format("unknown opcode 0x{:02x} at byte {}", op, at));
-      }
+      if (op == '.') return;  // STOP
+      if (!stack_opcode(op) && !scalar_opcode(op) && !container_opcode(op) && !memo_opcode(op))
+        fail(fmt::format("unknown opcode 0x{:02x} at byte {}", op, at));
     }
   }
 
  private:
+  // Each *_opcode models one family of opcodes on the stack and returns false for any other opcode.
+
+  // MARK, POP, POP_MARK, DUP.
+  bool stack_opcode(unsigned char op) {
+    switch (op) {
+      case '(': marks_.push_back(stack_.size()); return true;
+      case '0':
+        if (!marks_.empty() && marks_.back() == stack_.size()) {
+          marks_.pop_back();
+        } else {
+          pop();
+        }
+        return true;
+      case '1': pop_mark(); return true;
+      case '2': push(top()); return true;
+      default: return false;
+    }
+  }
+
+  // Opcodes whose result holds no container (numbers, strings, globals, persistent ids, extensions),
+  // and the framing ones that leave the stack as it is.
+  bool scalar_opcode(unsigned char op) {
+    switch (op) {
+      case 'F': case 'I': case 'L': case 'S': case 'V': line(); push(kScalar); return true;
+      case 'J': skip(4); push(kScalar); return true;
+      case 'K': skip(1); push(kScalar); return true;
+      case 'M': skip(2); push(kScalar); return true;
+      case 0x8a: skip(arg(1)); push(kScalar); return true;  // LONG1
+      case 0x8b: skip(signed_arg4()); push(kScalar); return true;  // LONG4
+      case 'T': skip(signed_arg4()); push(kScalar); return true;  // BINSTRING
+      case 'U': case 'C': case 0x8c: skip(arg(1)); push(kScalar); return true;
+      case 'X': case 'B': skip(arg(4)); push(kScalar); return true;
+      case 0x8d: case 0x8e: case 0x96: skip(arg(8)); push(kScalar); return true;
+      case 'N': case 0x88: case 0x89: push(kScalar); return true;
+      case 'c': line(); line(); push(kScalar); return true;  // GLOBAL
+      case 0x93: pop(); pop(); push(kScalar); return true;   // STACK_GLOBAL
+      case 'P': line(); push(kScalar); return true;          // PERSID
+      case 'Q': pop(); push(kScalar); return true;           // BINPERSID
+      case 0x82: skip(1); push(kScalar); return true;        // EXT1
+      case 0x83: skip(2); push(kScalar); return true;        // EXT2
+      case 0x84: skip(4); push(kScalar); return true;        // EXT4
+      case 0x80: skip(1); return true;                       // PROTO
+      case 0x95: skip(8); return true;                       // FRAME
+      case 0x97: push(kScalar); return true;                 // NEXT_BUFFER
+      case 0x98: return true;                                // READONLY_BUFFER
+      default: return false;
+    }
+  }
+
+  // Opcodes that build a container or add to one.
+  bool container_opcode(unsigned char op) {
+    switch (op) {
+      case 'a': {  // APPEND
+        const int64_t child = pop();
+        add_child(top(), child);
+        return true;
+      }
+      case 'b': {  // BUILD
+        const int64_t state = pop();
+        add_child(top(), state);
+        return true;
+      }
+      case 'e': case 'u': case 0x90: {  // APPENDS, SETITEMS, ADDITEMS
+        const std::vector<int64_t> items = pop_mark();
+        const int64_t target = top();
+        for (int64_t item : items) add_child(target, item);
+        return true;
+      }
+      case 's': {  // SETITEM
+        const int64_t value = pop(), key = pop();
+        add_child(top(), key);
+        add_child(top(), value);
+        return true;
+      }
+      case 'd': case 'l': case 't': case 0x91: case 'o': push(container(pop_mark())); return true;
+      case 'i': line(); line(); push(container(pop_mark())); return true;  // INST
+      case '}': case ']': case ')': case 0x8f: push(container({})); return true;
+      case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        std::vector<int64_t> items;
+        for (int k = 0; k < op - 0x84; ++k) items.push_back(pop());
+        push(container(items));
+        return true;
+      }
+      case 'R': case 0x81: {  // REDUCE, NEWOBJ
+        const int64_t args = pop(), callable = pop();
+        push(container({args, callable}));
+        return true;
+      }
+      case 0x92: {  // NEWOBJ_EX
+        const int64_t kwargs = pop(), args = pop(), cls = pop();
+        push(container({kwargs, args, cls}));
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  // GET, BINGET, LONG_BINGET, PUT, BINPUT, LONG_BINPUT, MEMOIZE.
+  bool memo_opcode(unsigned char op) {
+    switch (op) {
+      case 'g': push(memo_get(parse_index(line()))); return true;
+      case 'h': push(memo_get(arg(1))); return true;
+      case 'j': push(memo_get(arg(4))); return true;
+      case 'p': memo_put(parse_index(line())); return true;
+      case 'q': memo_put(arg(1)); return true;
+      case 'r': memo_put(arg(4)); return true;
+      case 0x94: memo_put(memo_.size()); return true;  // MEMOIZE
+      default: return false;
+    }
+  }
+
   static constexpr int64_t kScalar = -1;
   struct Node {
     uint32_t depth = 1;
