@@ -94,6 +94,58 @@ std::vector<LevelRow> branch_rows(const std::vector<const BranchData*>& branches
   return rows;
 }
 
+// Per-matrix sparsity of each trunk level, pooled over seeds (sum of pruned / sum of totals).
+std::vector<LevelMatrices> pooled_matrices(const std::vector<const RunData*>& runs, const std::vector<LevelRow>& levels) {
+  std::vector<LevelMatrices> out;
+  for (const LevelRow& row : levels) {
+    std::map<std::string, TensorCount> pooled;
+    int contributing = 0;
+    for (const RunData* r : runs) {
+      auto it = r->trunk.levels.find(row.level);
+      if (it == r->trunk.levels.end() || it->second.per_tensor.empty()) continue;
+      ++contributing;
+      for (const auto& [name, c] : it->second.per_tensor) {
+        pooled[name].total += c.total;
+        pooled[name].pruned += c.pruned;
+      }
+    }
+    if (contributing > 0) out.push_back(matrices_of(row.level, row.sparsity, contributing, pooled));
+  }
+  return out;
+}
+
+// IoU between consecutive levels of each run's trunk, one row per pair of levels.
+std::vector<OverlapRow> consecutive_overlap(const std::vector<const RunData*>& runs, Problems& problems) {
+  std::map<std::pair<int, int>, OverlapRow> overlap;
+  for (const RunData* r : runs) {
+    const LevelData* prev = nullptr;
+    for (const auto& [k, level] : r->trunk.levels) {
+      if (level.mask_path.empty()) {
+        prev = nullptr;
+        continue;
+      }
+      if (prev != nullptr) {
+        if (auto iou = mask_iou(prev->mask_path, level.mask_path, problems)) {
+          OverlapRow& row = overlap[{prev->level, k}];
+          row.from_level = prev->level;
+          row.to_level = k;
+          row.from_sparsity = prev->sparsity.value_or(0.0);
+          row.to_sparsity = level.sparsity.value_or(0.0);
+          row.seeds.push_back(r->seed);
+          row.iou.values.push_back(*iou);
+        }
+      }
+      prev = &level;
+    }
+  }
+  std::vector<OverlapRow> out;
+  for (auto& [key, row] : overlap) {
+    row.iou = make_stat(row.iou.values);
+    out.push_back(row);
+  }
+  return out;
+}
+
 Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
   Group g;
   g.task = runs.front()->task;
@@ -125,48 +177,8 @@ Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
     }
     g.baselines[name] = branch_rows(branches, g.dense);
   }
-  // Per-matrix sparsity, pooled over seeds (sum of pruned / sum of totals).
-  for (const LevelRow& row : g.levels) {
-    std::map<std::string, TensorCount> pooled;
-    int contributing = 0;
-    for (const RunData* r : runs) {
-      auto it = r->trunk.levels.find(row.level);
-      if (it == r->trunk.levels.end() || it->second.per_tensor.empty()) continue;
-      ++contributing;
-      for (const auto& [name, c] : it->second.per_tensor) {
-        pooled[name].total += c.total;
-        pooled[name].pruned += c.pruned;
-      }
-    }
-    if (contributing > 0) g.matrices.push_back(matrices_of(row.level, row.sparsity, contributing, pooled));
-  }
-  // IoU between consecutive levels of each run's trunk.
-  std::map<std::pair<int, int>, OverlapRow> overlap;
-  for (const RunData* r : runs) {
-    const LevelData* prev = nullptr;
-    for (const auto& [k, level] : r->trunk.levels) {
-      if (level.mask_path.empty()) {
-        prev = nullptr;
-        continue;
-      }
-      if (prev != nullptr) {
-        if (auto iou = mask_iou(prev->mask_path, level.mask_path, problems)) {
-          OverlapRow& row = overlap[{prev->level, k}];
-          row.from_level = prev->level;
-          row.to_level = k;
-          row.from_sparsity = prev->sparsity.value_or(0.0);
-          row.to_sparsity = level.sparsity.value_or(0.0);
-          row.seeds.push_back(r->seed);
-          row.iou.values.push_back(*iou);
-        }
-      }
-      prev = &level;
-    }
-  }
-  for (auto& [key, row] : overlap) {
-    row.iou = make_stat(row.iou.values);
-    g.overlap.push_back(row);
-  }
+  g.matrices = pooled_matrices(runs, g.levels);
+  g.overlap = consecutive_overlap(runs, problems);
   return g;
 }
 
@@ -330,15 +342,18 @@ Format parse_format(const std::string& name) {
   LTH_FAIL(UsageError, "unknown report format \"{}\" (md, json or html)", name);
 }
 
-Report build_report(const std::vector<std::string>& inputs) {
-  Problems problems;
-  Report report;
+namespace {
+
+// The run directories of the inputs (a directory of run directories is expanded), and the transfer
+// matrix when one is given; what cannot be read becomes a problem.
+std::vector<RunData> read_inputs(const std::vector<std::string>& inputs, std::optional<TransferMatrix>& transfer,
+                                 Problems& problems) {
   std::vector<RunData> runs;
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (fs::is_regular_file(input, ec)) {
-      if (report.transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
-      else report.transfer = read_transfer(input, problems);
+      if (transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
+      else transfer = read_transfer(input, problems);
       continue;
     }
     if (!fs::exists(input, ec)) {
@@ -358,11 +373,12 @@ Report build_report(const std::vector<std::string>& inputs) {
       if (auto run = load_run(dir, problems)) runs.push_back(std::move(*run));
     }
   }
-  if (runs.empty()) {
-    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
-             problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
-  }
-  // Group runs that share the config apart from the seed, seeds in ascending order.
+  return runs;
+}
+
+// Indices of the runs that share the config apart from the seed, groups in order of first appearance,
+// seeds in ascending order.
+std::vector<std::vector<int>> group_members(const std::vector<RunData>& runs) {
   std::vector<std::string> keys;
   std::vector<std::vector<int>> members;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -379,6 +395,20 @@ Report build_report(const std::vector<std::string>& inputs) {
       return runs[static_cast<size_t>(a)].seed.value_or(INT64_MAX) < runs[static_cast<size_t>(b)].seed.value_or(INT64_MAX);
     });
   }
+  return members;
+}
+
+}  // namespace
+
+Report build_report(const std::vector<std::string>& inputs) {
+  Problems problems;
+  Report report;
+  std::vector<RunData> runs = read_inputs(inputs, report.transfer, problems);
+  if (runs.empty()) {
+    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
+             problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
+  }
+  const std::vector<std::vector<int>> members = group_members(runs);
   std::map<std::string, int> per_task;
   for (const auto& m : members) per_task[runs[static_cast<size_t>(m.front())].task]++;
   for (size_t g = 0; g < members.size(); ++g) {
