@@ -61,12 +61,18 @@ uint64_t le(const std::string& b, uint64_t pos, int n) {
   return v;
 }
 
-void check_zip_directory(const std::string& b, const std::string& path) {
+[[noreturn]] void bad_zip(const std::string& path, const std::string& what) {
+  LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: damaged zip archive ({})", path, what);
+}
+
+struct CentralDirectory {
+  uint64_t entries = 0, size = 0, offset = 0;
+};
+
+// Where the end-of-central-directory record (or its zip64 form) says the central directory is.
+CentralDirectory find_central_directory(const std::string& b, const std::string& path) {
   const uint64_t size = b.size();
-  auto bad = [&](const std::string& what) {
-    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: damaged zip archive ({})", path, what);
-  };
-  if (size < 22) bad("too short for an end-of-central-directory record");
+  if (size < 22) bad_zip(path, "too short for an end-of-central-directory record");
   // End of central directory: the last signature within 22 + 65535 (comment) bytes of the end.
   uint64_t eocd = UINT64_MAX;
   const uint64_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
@@ -76,53 +82,64 @@ void check_zip_directory(const std::string& b, const std::string& path) {
       break;
     }
   }
-  if (eocd == UINT64_MAX) bad("no end-of-central-directory record");
-  uint64_t entries = le(b, eocd + 10, 2), cd_size = le(b, eocd + 12, 4), cd_offset = le(b, eocd + 16, 4);
-  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {
+  if (eocd == UINT64_MAX) bad_zip(path, "no end-of-central-directory record");
+  CentralDirectory cd{le(b, eocd + 10, 2), le(b, eocd + 12, 4), le(b, eocd + 16, 4)};
+  if (cd.entries == 0xFFFF || cd.size == 0xFFFFFFFF || cd.offset == 0xFFFFFFFF) {
     // Zip64: the locator sits right before the EOCD and points at the zip64 EOCD record.
-    if (eocd < 20 || le(b, eocd - 20, 4) != 0x07064b50) bad("zip64 locator missing");
+    if (eocd < 20 || le(b, eocd - 20, 4) != 0x07064b50) bad_zip(path, "zip64 locator missing");
     const uint64_t rec = le(b, eocd - 20 + 8, 8);
-    if (rec > size || size - rec < 56 || le(b, rec, 4) != 0x06064b50) bad("zip64 end record out of place");
-    entries = le(b, rec + 32, 8);
-    cd_size = le(b, rec + 40, 8);
-    cd_offset = le(b, rec + 48, 8);
+    if (rec > size || size - rec < 56 || le(b, rec, 4) != 0x06064b50) bad_zip(path, "zip64 end record out of place");
+    cd.entries = le(b, rec + 32, 8);
+    cd.size = le(b, rec + 40, 8);
+    cd.offset = le(b, rec + 48, 8);
   }
-  if (cd_offset > size || cd_size > size - cd_offset) bad("central directory outside the file");
-  if (entries > cd_size / 46) bad("more entries than the central directory holds");
-  uint64_t p = cd_offset;
-  const uint64_t cd_end = cd_offset + cd_size;
-  for (uint64_t i = 0; i < entries; ++i) {
-    if (cd_end - p < 46 || le(b, p, 4) != 0x02014b50) bad(fmt::format("central directory entry {} is damaged", i));
-    const uint64_t method = le(b, p + 10, 2);
-    uint64_t comp = le(b, p + 20, 4), uncomp = le(b, p + 24, 4);
-    const uint64_t name_len = le(b, p + 28, 2), extra_len = le(b, p + 30, 2), comment_len = le(b, p + 32, 2);
-    uint64_t offset = le(b, p + 42, 4);
-    if (cd_end - p - 46 < name_len + extra_len + comment_len) bad(fmt::format("entry {} runs past the directory", i));
-    // Zip64 extended information: the 0xFFFFFFFF fields, in the order uncompressed, compressed, offset.
-    uint64_t x = p + 46 + name_len;
-    const uint64_t x_end = x + extra_len;
-    while (x_end - x >= 4) {
-      const uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
-      if (x_end - x - 4 < len) bad(fmt::format("entry {} has a damaged extra field", i));
-      if (id == 0x0001) {
-        uint64_t f = x + 4;
-        auto take = [&](uint64_t& field) {
-          if (field != 0xFFFFFFFF) return;
-          if (x + 4 + len - f < 8) bad(fmt::format("entry {} has a short zip64 field", i));
-          field = le(b, f, 8);
-          f += 8;
-        };
-        take(uncomp);
-        take(comp);
-        take(offset);
-      }
-      x += 4 + len;
+  return cd;
+}
+
+// Checks central directory entry `i` at `p` (the directory ends at `cd_end`); returns its length.
+uint64_t check_zip_entry(const std::string& b, const std::string& path, uint64_t p, uint64_t cd_end, uint64_t i) {
+  const uint64_t size = b.size();
+  if (cd_end - p < 46 || le(b, p, 4) != 0x02014b50) bad_zip(path, fmt::format("central directory entry {} is damaged", i));
+  const uint64_t method = le(b, p + 10, 2);
+  uint64_t comp = le(b, p + 20, 4), uncomp = le(b, p + 24, 4);
+  const uint64_t name_len = le(b, p + 28, 2), extra_len = le(b, p + 30, 2), comment_len = le(b, p + 32, 2);
+  uint64_t offset = le(b, p + 42, 4);
+  if (cd_end - p - 46 < name_len + extra_len + comment_len) bad_zip(path, fmt::format("entry {} runs past the directory", i));
+  // Zip64 extended information: the 0xFFFFFFFF fields, in the order uncompressed, compressed, offset.
+  uint64_t x = p + 46 + name_len;
+  const uint64_t x_end = x + extra_len;
+  while (x_end - x >= 4) {
+    const uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
+    if (x_end - x - 4 < len) bad_zip(path, fmt::format("entry {} has a damaged extra field", i));
+    if (id == 0x0001) {
+      uint64_t f = x + 4;
+      auto take = [&](uint64_t& field) {
+        if (field != 0xFFFFFFFF) return;
+        if (x + 4 + len - f < 8) bad_zip(path, fmt::format("entry {} has a short zip64 field", i));
+        field = le(b, f, 8);
+        f += 8;
+      };
+      take(uncomp);
+      take(comp);
+      take(offset);
     }
-    if (offset > size || comp > size - offset) bad(fmt::format("entry {} lies outside the file", i));
-    if (method == 0 && uncomp != comp) bad(fmt::format("stored entry {} claims {} bytes but holds {}", i, uncomp, comp));
-    if (method != 0 && uncomp / 1100 > comp + 1) bad(fmt::format("entry {} claims an impossible compression ratio", i));
-    p += 46 + name_len + extra_len + comment_len;
+    x += 4 + len;
   }
+  if (offset > size || comp > size - offset) bad_zip(path, fmt::format("entry {} lies outside the file", i));
+  if (method == 0 && uncomp != comp)
+    bad_zip(path, fmt::format("stored entry {} claims {} bytes but holds {}", i, uncomp, comp));
+  if (method != 0 && uncomp / 1100 > comp + 1)
+    bad_zip(path, fmt::format("entry {} claims an impossible compression ratio", i));
+  return 46 + name_len + extra_len + comment_len;
+}
+
+void check_zip_directory(const std::string& b, const std::string& path) {
+  const CentralDirectory cd = find_central_directory(b, path);
+  if (cd.offset > b.size() || cd.size > b.size() - cd.offset) bad_zip(path, "central directory outside the file");
+  if (cd.entries > cd.size / 46) bad_zip(path, "more entries than the central directory holds");
+  uint64_t p = cd.offset;
+  const uint64_t cd_end = cd.offset + cd.size;
+  for (uint64_t i = 0; i < cd.entries; ++i) p += check_zip_entry(b, path, p, cd_end, i);
 }
 
 // --- Pickle bounds ---------------------------------------------------------------------------------
