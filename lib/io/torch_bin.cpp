@@ -61,12 +61,18 @@ uint64_t le(const std::string& b, uint64_t pos, int n) {
   return v;
 }
 
-void check_zip_directory(const std::string& b, const std::string& path) {
+[[noreturn]] void bad_zip(const std::string& path, const std::string& what) {
+  LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: damaged zip archive ({})", path, what);
+}
+
+struct CentralDirectory {
+  uint64_t entries = 0, size = 0, offset = 0;
+};
+
+// Where the end-of-central-directory record (or its zip64 form) says the central directory is.
+CentralDirectory find_central_directory(const std::string& b, const std::string& path) {
   const uint64_t size = b.size();
-  auto bad = [&](const std::string& what) {
-    LTH_FAIL(IoError, "{}: not a readable PyTorch checkpoint: damaged zip archive ({})", path, what);
-  };
-  if (size < 22) bad("too short for an end-of-central-directory record");
+  if (size < 22) bad_zip(path, "too short for an end-of-central-directory record");
   // End of central directory: the last signature within 22 + 65535 (comment) bytes of the end.
   uint64_t eocd = UINT64_MAX;
   const uint64_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
@@ -76,53 +82,64 @@ void check_zip_directory(const std::string& b, const std::string& path) {
       break;
     }
   }
-  if (eocd == UINT64_MAX) bad("no end-of-central-directory record");
-  uint64_t entries = le(b, eocd + 10, 2), cd_size = le(b, eocd + 12, 4), cd_offset = le(b, eocd + 16, 4);
-  if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) {
+  if (eocd == UINT64_MAX) bad_zip(path, "no end-of-central-directory record");
+  CentralDirectory cd{le(b, eocd + 10, 2), le(b, eocd + 12, 4), le(b, eocd + 16, 4)};
+  if (cd.entries == 0xFFFF || cd.size == 0xFFFFFFFF || cd.offset == 0xFFFFFFFF) {
     // Zip64: the locator sits right before the EOCD and points at the zip64 EOCD record.
-    if (eocd < 20 || le(b, eocd - 20, 4) != 0x07064b50) bad("zip64 locator missing");
+    if (eocd < 20 || le(b, eocd - 20, 4) != 0x07064b50) bad_zip(path, "zip64 locator missing");
     const uint64_t rec = le(b, eocd - 20 + 8, 8);
-    if (rec > size || size - rec < 56 || le(b, rec, 4) != 0x06064b50) bad("zip64 end record out of place");
-    entries = le(b, rec + 32, 8);
-    cd_size = le(b, rec + 40, 8);
-    cd_offset = le(b, rec + 48, 8);
+    if (rec > size || size - rec < 56 || le(b, rec, 4) != 0x06064b50) bad_zip(path, "zip64 end record out of place");
+    cd.entries = le(b, rec + 32, 8);
+    cd.size = le(b, rec + 40, 8);
+    cd.offset = le(b, rec + 48, 8);
   }
-  if (cd_offset > size || cd_size > size - cd_offset) bad("central directory outside the file");
-  if (entries > cd_size / 46) bad("more entries than the central directory holds");
-  uint64_t p = cd_offset;
-  const uint64_t cd_end = cd_offset + cd_size;
-  for (uint64_t i = 0; i < entries; ++i) {
-    if (cd_end - p < 46 || le(b, p, 4) != 0x02014b50) bad(fmt::format("central directory entry {} is damaged", i));
-    const uint64_t method = le(b, p + 10, 2);
-    uint64_t comp = le(b, p + 20, 4), uncomp = le(b, p + 24, 4);
-    const uint64_t name_len = le(b, p + 28, 2), extra_len = le(b, p + 30, 2), comment_len = le(b, p + 32, 2);
-    uint64_t offset = le(b, p + 42, 4);
-    if (cd_end - p - 46 < name_len + extra_len + comment_len) bad(fmt::format("entry {} runs past the directory", i));
-    // Zip64 extended information: the 0xFFFFFFFF fields, in the order uncompressed, compressed, offset.
-    uint64_t x = p + 46 + name_len;
-    const uint64_t x_end = x + extra_len;
-    while (x_end - x >= 4) {
-      const uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
-      if (x_end - x - 4 < len) bad(fmt::format("entry {} has a damaged extra field", i));
-      if (id == 0x0001) {
-        uint64_t f = x + 4;
-        auto take = [&](uint64_t& field) {
-          if (field != 0xFFFFFFFF) return;
-          if (x + 4 + len - f < 8) bad(fmt::format("entry {} has a short zip64 field", i));
-          field = le(b, f, 8);
-          f += 8;
-        };
-        take(uncomp);
-        take(comp);
-        take(offset);
-      }
-      x += 4 + len;
+  return cd;
+}
+
+// Checks central directory entry `i` at `p` (the directory ends at `cd_end`); returns its length.
+uint64_t check_zip_entry(const std::string& b, const std::string& path, uint64_t p, uint64_t cd_end, uint64_t i) {
+  const uint64_t size = b.size();
+  if (cd_end - p < 46 || le(b, p, 4) != 0x02014b50) bad_zip(path, fmt::format("central directory entry {} is damaged", i));
+  const uint64_t method = le(b, p + 10, 2);
+  uint64_t comp = le(b, p + 20, 4), uncomp = le(b, p + 24, 4);
+  const uint64_t name_len = le(b, p + 28, 2), extra_len = le(b, p + 30, 2), comment_len = le(b, p + 32, 2);
+  uint64_t offset = le(b, p + 42, 4);
+  if (cd_end - p - 46 < name_len + extra_len + comment_len) bad_zip(path, fmt::format("entry {} runs past the directory", i));
+  // Zip64 extended information: the 0xFFFFFFFF fields, in the order uncompressed, compressed, offset.
+  uint64_t x = p + 46 + name_len;
+  const uint64_t x_end = x + extra_len;
+  while (x_end - x >= 4) {
+    const uint64_t id = le(b, x, 2), len = le(b, x + 2, 2);
+    if (x_end - x - 4 < len) bad_zip(path, fmt::format("entry {} has a damaged extra field", i));
+    if (id == 0x0001) {
+      uint64_t f = x + 4;
+      auto take = [&](uint64_t& field) {
+        if (field != 0xFFFFFFFF) return;
+        if (x + 4 + len - f < 8) bad_zip(path, fmt::format("entry {} has a short zip64 field", i));
+        field = le(b, f, 8);
+        f += 8;
+      };
+      take(uncomp);
+      take(comp);
+      take(offset);
     }
-    if (offset > size || comp > size - offset) bad(fmt::format("entry {} lies outside the file", i));
-    if (method == 0 && uncomp != comp) bad(fmt::format("stored entry {} claims {} bytes but holds {}", i, uncomp, comp));
-    if (method != 0 && uncomp / 1100 > comp + 1) bad(fmt::format("entry {} claims an impossible compression ratio", i));
-    p += 46 + name_len + extra_len + comment_len;
+    x += 4 + len;
   }
+  if (offset > size || comp > size - offset) bad_zip(path, fmt::format("entry {} lies outside the file", i));
+  if (method == 0 && uncomp != comp)
+    bad_zip(path, fmt::format("stored entry {} claims {} bytes but holds {}", i, uncomp, comp));
+  if (method != 0 && uncomp / 1100 > comp + 1)
+    bad_zip(path, fmt::format("entry {} claims an impossible compression ratio", i));
+  return 46 + name_len + extra_len + comment_len;
+}
+
+void check_zip_directory(const std::string& b, const std::string& path) {
+  const CentralDirectory cd = find_central_directory(b, path);
+  if (cd.offset > b.size() || cd.size > b.size() - cd.offset) bad_zip(path, "central directory outside the file");
+  if (cd.entries > cd.size / 46) bad_zip(path, "more entries than the central directory holds");
+  uint64_t p = cd.offset;
+  const uint64_t cd_end = cd.offset + cd.size;
+  for (uint64_t i = 0; i < cd.entries; ++i) p += check_zip_entry(b, path, p, cd_end, i);
 }
 
 // --- Pickle bounds ---------------------------------------------------------------------------------
@@ -142,94 +159,124 @@ class PickleScanner {
       if (pos_ >= b_.size()) fail("ends without a STOP opcode");
       const uint64_t at = pos_;
       const auto op = static_cast<unsigned char>(b_[pos_++]);
-      switch (op) {
-        case '(': marks_.push_back(stack_.size()); break;
-        case '.': return;
-        case '0':
-          if (!marks_.empty() && marks_.back() == stack_.size()) {
-            marks_.pop_back();
-          } else {
-            pop();
-          }
-          break;
-        case '1': pop_mark(); break;
-        case '2': push(top()); break;
-        case 'F': case 'I': case 'L': case 'S': case 'V': line(); push(kScalar); break;
-        case 'J': skip(4); push(kScalar); break;
-        case 'K': skip(1); push(kScalar); break;
-        case 'M': skip(2); push(kScalar); break;
-        case 0x8a: skip(arg(1)); push(kScalar); break;  // LONG1
-        case 0x8b: skip(signed_arg4()); push(kScalar); break;  // LONG4
-        case 'T': skip(signed_arg4()); push(kScalar); break;  // BINSTRING
-        case 'U': case 'C': case 0x8c: skip(arg(1)); push(kScalar); break;
-        case 'X': case 'B': skip(arg(4)); push(kScalar); break;
-        case 0x8d: case 0x8e: case 0x96: skip(arg(8)); push(kScalar); break;
-        case 'N': case 0x88: case 0x89: push(kScalar); break;
-        case 'a': {  // APPEND
-          const int64_t child = pop();
-          add_child(top(), child);
-          break;
-        }
-        case 'b': {  // BUILD
-          const int64_t state = pop();
-          add_child(top(), state);
-          break;
-        }
-        case 'e': case 'u': case 0x90: {  // APPENDS, SETITEMS, ADDITEMS
-          const std::vector<int64_t> items = pop_mark();
-          const int64_t target = top();
-          for (int64_t item : items) add_child(target, item);
-          break;
-        }
-        case 's': {  // SETITEM
-          const int64_t value = pop(), key = pop();
-          add_child(top(), key);
-          add_child(top(), value);
-          break;
-        }
-        case 'c': line(); line(); push(kScalar); break;  // GLOBAL
-        case 0x93: pop(); pop(); push(kScalar); break;   // STACK_GLOBAL
-        case 'd': case 'l': case 't': case 0x91: case 'o': push(container(pop_mark())); break;
-        case 'i': line(); line(); push(container(pop_mark())); break;  // INST
-        case '}': case ']': case ')': case 0x8f: push(container({})); break;
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
-          std::vector<int64_t> items;
-          for (int k = 0; k < op - 0x84; ++k) items.push_back(pop());
-          push(container(items));
-          break;
-        }
-        case 'R': case 0x81: {  // REDUCE, NEWOBJ
-          const int64_t args = pop(), callable = pop();
-          push(container({args, callable}));
-          break;
-        }
-        case 0x92: {  // NEWOBJ_EX
-          const int64_t kwargs = pop(), args = pop(), cls = pop();
-          push(container({kwargs, args, cls}));
-          break;
-        }
-        case 'g': push(memo_get(parse_index(line()))); break;
-        case 'h': push(memo_get(arg(1))); break;
-        case 'j': push(memo_get(arg(4))); break;
-        case 'p': memo_put(parse_index(line())); break;
-        case 'q': memo_put(arg(1)); break;
-        case 'r': memo_put(arg(4)); break;
-        case 0x94: memo_put(memo_.size()); break;  // MEMOIZE
-        case 'P': line(); push(kScalar); break;          // PERSID
-        case 'Q': pop(); push(kScalar); break;           // BINPERSID
-        case 0x82: skip(1); push(kScalar); break;        // EXT1
-        case 0x83: skip(2); push(kScalar); break;        // EXT2
-        case 0x84: skip(4); push(kScalar); break;        // EXT4
-        case 0x80: skip(1); break;                       // PROTO
-        case 0x95: skip(8); break;                       // FRAME
-        case 0x97: push(kScalar); break;                 // NEXT_BUFFER
-        case 0x98: break;                                // READONLY_BUFFER
-        default: fail(fmt::format("unknown opcode 0x{:02x} at byte {}", op, at));
-      }
+      if (op == '.') return;  // STOP
+      if (!stack_opcode(op) && !scalar_opcode(op) && !container_opcode(op) && !memo_opcode(op))
+        fail(fmt::format("unknown opcode 0x{:02x} at byte {}", op, at));
     }
   }
 
  private:
+  // Each *_opcode models one family of opcodes on the stack and returns false for any other opcode.
+
+  // MARK, POP, POP_MARK, DUP.
+  bool stack_opcode(unsigned char op) {
+    switch (op) {
+      case '(': marks_.push_back(stack_.size()); return true;
+      case '0':
+        if (!marks_.empty() && marks_.back() == stack_.size()) {
+          marks_.pop_back();
+        } else {
+          pop();
+        }
+        return true;
+      case '1': pop_mark(); return true;
+      case '2': push(top()); return true;
+      default: return false;
+    }
+  }
+
+  // Opcodes whose result holds no container (numbers, strings, globals, persistent ids, extensions),
+  // and the framing ones that leave the stack as it is.
+  bool scalar_opcode(unsigned char op) {
+    switch (op) {
+      case 'F': case 'I': case 'L': case 'S': case 'V': line(); push(kScalar); return true;
+      case 'J': skip(4); push(kScalar); return true;
+      case 'K': skip(1); push(kScalar); return true;
+      case 'M': skip(2); push(kScalar); return true;
+      case 0x8a: skip(arg(1)); push(kScalar); return true;  // LONG1
+      case 0x8b: skip(signed_arg4()); push(kScalar); return true;  // LONG4
+      case 'T': skip(signed_arg4()); push(kScalar); return true;  // BINSTRING
+      case 'U': case 'C': case 0x8c: skip(arg(1)); push(kScalar); return true;
+      case 'X': case 'B': skip(arg(4)); push(kScalar); return true;
+      case 0x8d: case 0x8e: case 0x96: skip(arg(8)); push(kScalar); return true;
+      case 'N': case 0x88: case 0x89: push(kScalar); return true;
+      case 'c': line(); line(); push(kScalar); return true;  // GLOBAL
+      case 0x93: pop(); pop(); push(kScalar); return true;   // STACK_GLOBAL
+      case 'P': line(); push(kScalar); return true;          // PERSID
+      case 'Q': pop(); push(kScalar); return true;           // BINPERSID
+      case 0x82: skip(1); push(kScalar); return true;        // EXT1
+      case 0x83: skip(2); push(kScalar); return true;        // EXT2
+      case 0x84: skip(4); push(kScalar); return true;        // EXT4
+      case 0x80: skip(1); return true;                       // PROTO
+      case 0x95: skip(8); return true;                       // FRAME
+      case 0x97: push(kScalar); return true;                 // NEXT_BUFFER
+      case 0x98: return true;                                // READONLY_BUFFER
+      default: return false;
+    }
+  }
+
+  // Opcodes that build a container or add to one.
+  bool container_opcode(unsigned char op) {
+    switch (op) {
+      case 'a': {  // APPEND
+        const int64_t child = pop();
+        add_child(top(), child);
+        return true;
+      }
+      case 'b': {  // BUILD
+        const int64_t state = pop();
+        add_child(top(), state);
+        return true;
+      }
+      case 'e': case 'u': case 0x90: {  // APPENDS, SETITEMS, ADDITEMS
+        const std::vector<int64_t> items = pop_mark();
+        const int64_t target = top();
+        for (int64_t item : items) add_child(target, item);
+        return true;
+      }
+      case 's': {  // SETITEM
+        const int64_t value = pop(), key = pop();
+        add_child(top(), key);
+        add_child(top(), value);
+        return true;
+      }
+      case 'd': case 'l': case 't': case 0x91: case 'o': push(container(pop_mark())); return true;
+      case 'i': line(); line(); push(container(pop_mark())); return true;  // INST
+      case '}': case ']': case ')': case 0x8f: push(container({})); return true;
+      case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        std::vector<int64_t> items;
+        for (int k = 0; k < op - 0x84; ++k) items.push_back(pop());
+        push(container(items));
+        return true;
+      }
+      case 'R': case 0x81: {  // REDUCE, NEWOBJ
+        const int64_t args = pop(), callable = pop();
+        push(container({args, callable}));
+        return true;
+      }
+      case 0x92: {  // NEWOBJ_EX
+        const int64_t kwargs = pop(), args = pop(), cls = pop();
+        push(container({kwargs, args, cls}));
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  // GET, BINGET, LONG_BINGET, PUT, BINPUT, LONG_BINPUT, MEMOIZE.
+  bool memo_opcode(unsigned char op) {
+    switch (op) {
+      case 'g': push(memo_get(parse_index(line()))); return true;
+      case 'h': push(memo_get(arg(1))); return true;
+      case 'j': push(memo_get(arg(4))); return true;
+      case 'p': memo_put(parse_index(line())); return true;
+      case 'q': memo_put(arg(1)); return true;
+      case 'r': memo_put(arg(4)); return true;
+      case 0x94: memo_put(memo_.size()); return true;  // MEMOIZE
+      default: return false;
+    }
+  }
+
   static constexpr int64_t kScalar = -1;
   struct Node {
     uint32_t depth = 1;

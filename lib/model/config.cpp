@@ -57,10 +57,10 @@ Activation activation_from_name(const std::string& name) {
            "quick_gelu, relu, silu, swish, tanh)", clip(name));
 }
 
-BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  JsonFields fields(j, source);  // HF configs hold many keys lth does not use: no reject_unknown()
-  BertConfig c;
-  c.raw = j;
+namespace {
+
+// The fields lth reads from config.json, after checking model_type.
+void take_fields(JsonFields& fields, BertConfig& c, const std::string& source) {
   std::string model_type = "bert";
   fields.take("model_type", model_type);
   LTH_CHECK(model_type == "bert", ConfigError, "{}: model_type '{}' is not supported (only 'bert')", source,
@@ -80,8 +80,10 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   fields.take("layer_norm_eps", c.layer_norm_eps);
   fields.take("pad_token_id", c.pad_token_id);
   fields.take("problem_type", c.problem_type);
+}
 
-  // Settings that change the computation and are not implemented.
+// Settings that change the computation and are not implemented.
+void reject_unsupported(JsonFields& fields, const std::string& source) {
   std::string position_type = "absolute";
   fields.take("position_embedding_type", position_type);
   LTH_CHECK(position_type == "absolute", ConfigError,
@@ -91,9 +93,11 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   LTH_CHECK(!flag, ConfigError, "{}: is_decoder=true is not supported (lth runs BERT encoders)", source);
   fields.take("add_cross_attention", flag);
   LTH_CHECK(!flag, ConfigError, "{}: add_cross_attention=true is not supported", source);
+}
 
-  // Sizes: positive and below generous caps (far above any released BERT), so a typo cannot ask for
-  // terabytes; the checkpoint's tensor shapes are checked against them before anything is built.
+// Sizes: positive and below generous caps (far above any released BERT), so a typo cannot ask for
+// terabytes; the checkpoint's tensor shapes are checked against them before anything is built.
+void check_sizes(const BertConfig& c, const std::string& source) {
   auto size_in = [&](int64_t v, const char* key, int64_t cap) {
     LTH_CHECK(v > 0, ConfigError, "{}: {} must be positive, got {}", source, key, v);
     LTH_CHECK(v <= cap, ConfigError, "{}: {} {} is above lth's limit of {}", source, key, v, cap);
@@ -110,6 +114,10 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
             c.num_attention_heads);
   LTH_CHECK(c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size, ConfigError,
             "{}: pad_token_id {} outside the vocabulary (size {})", source, c.pad_token_id, c.vocab_size);
+}
+
+// Probabilities, epsilons, problem_type and hidden_act hold values lth can run.
+void check_values(const BertConfig& c, const nlohmann::json& j, const std::string& source) {
   auto probability = [&](double v, const char* key) {
     LTH_CHECK(std::isfinite(v) && v >= 0 && v < 1, ConfigError, "{}: {} must be in [0, 1), got {}", source, key, v);
   };
@@ -130,42 +138,64 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   } catch (const ConfigError& e) {
     LTH_FAIL(ConfigError, "{}: {}", source, e.what());
   }
+}
 
-  // Head and labels.
+// The head `architectures` names (kept as it is when the key is absent or not a list of names).
+void read_architecture(const nlohmann::json& j, BertConfig& c, const std::string& source) {
   auto arch = j.find("architectures");
-  if (arch != j.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
-    try {
-      c.head = head_from_architecture((*arch)[0].get<std::string>());
-    } catch (const ConfigError& e) {
-      LTH_FAIL(ConfigError, "{}: {}", source, e.what());
-    }
+  if (arch == j.end() || !arch->is_array() || arch->empty() || !(*arch)[0].is_string()) return;
+  try {
+    c.head = head_from_architecture((*arch)[0].get<std::string>());
+  } catch (const ConfigError& e) {
+    LTH_FAIL(ConfigError, "{}: {}", source, e.what());
   }
+}
+
+// id2label into c.id2label; returns how many labels it names (0 without an id2label object).
+int64_t read_id2label(const nlohmann::json& j, BertConfig& c, const std::string& source) {
   auto id2label = j.find("id2label");
-  int64_t num_labels = 0;
-  if (id2label != j.end() && id2label->is_object()) {
-    num_labels = static_cast<int64_t>(id2label->size());
-    LTH_CHECK(num_labels <= kMaxLabels, ConfigError, "{}: id2label has {} entries, above lth's limit of {}", source,
-              num_labels, kMaxLabels);
-    c.id2label.assign(static_cast<size_t>(num_labels), "");
-    for (auto it = id2label->begin(); it != id2label->end(); ++it) {
-      int64_t index = -1;
-      try {
-        index = std::stoll(it.key());
-      } catch (const std::exception&) {
-      }
-      LTH_CHECK(index >= 0 && index < num_labels && it.value().is_string(), ConfigError,
-                "{}: id2label has a bad entry '{}'", source, clip(it.key()));
-      c.id2label[static_cast<size_t>(index)] = it.value().get<std::string>();
+  if (id2label == j.end() || !id2label->is_object()) return 0;
+  const auto num_labels = static_cast<int64_t>(id2label->size());
+  LTH_CHECK(num_labels <= kMaxLabels, ConfigError, "{}: id2label has {} entries, above lth's limit of {}", source,
+            num_labels, kMaxLabels);
+  c.id2label.assign(static_cast<size_t>(num_labels), "");
+  for (auto it = id2label->begin(); it != id2label->end(); ++it) {
+    int64_t index = -1;
+    try {
+      index = std::stoll(it.key());
+    } catch (const std::exception&) {
     }
+    LTH_CHECK(index >= 0 && index < num_labels && it.value().is_string(), ConfigError,
+              "{}: id2label has a bad entry '{}'", source, clip(it.key()));
+    c.id2label[static_cast<size_t>(index)] = it.value().get<std::string>();
   }
+  return num_labels;
+}
+
+// num_labels, when given, overrides the count id2label implies (labels then named LABEL_i).
+void read_num_labels(const nlohmann::json& j, BertConfig& c, int64_t num_labels, const std::string& source) {
   auto nl = j.find("num_labels");
-  if (nl != j.end() && !nl->is_null()) {
-    LTH_CHECK(nl->is_number_integer(), ConfigError, "{}: field 'num_labels' must be an integer, got {}", source,
-              clip(nl->dump()));
-    const bool in_range = nl->is_number_unsigned() && nl->get<uint64_t>() <= static_cast<uint64_t>(kMaxLabels);
-    LTH_CHECK(in_range, ConfigError, "{}: num_labels {} must be in [0, {}]", source, clip(nl->dump()), kMaxLabels);
-    if (nl->get<int64_t>() != num_labels) c.set_head(c.head, nl->get<int64_t>());
-  }
+  if (nl == j.end() || nl->is_null()) return;
+  LTH_CHECK(nl->is_number_integer(), ConfigError, "{}: field 'num_labels' must be an integer, got {}", source,
+            clip(nl->dump()));
+  const bool in_range = nl->is_number_unsigned() && nl->get<uint64_t>() <= static_cast<uint64_t>(kMaxLabels);
+  LTH_CHECK(in_range, ConfigError, "{}: num_labels {} must be in [0, {}]", source, clip(nl->dump()), kMaxLabels);
+  if (nl->get<int64_t>() != num_labels) c.set_head(c.head, nl->get<int64_t>());
+}
+
+}  // namespace
+
+BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  JsonFields fields(j, source);  // HF configs hold many keys lth does not use: no reject_unknown()
+  BertConfig c;
+  c.raw = j;
+  take_fields(fields, c, source);
+  reject_unsupported(fields, source);
+  check_sizes(c, source);
+  check_values(c, j, source);
+  read_architecture(j, c, source);
+  const int64_t num_labels = read_id2label(j, c, source);
+  read_num_labels(j, c, num_labels, source);
   if (c.id2label.empty()) c.set_head(c.head, 2);  // transformers' default
   return c;
 }

@@ -98,110 +98,157 @@ void check_config_fits_checkpoint(const BertConfig& config, const std::map<std::
   LTH_FAIL(IoError, "{} does not fit {}: {}", config_path, weights_path, join_bounded(problems, 260));
 }
 
-Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadReport* report) {
-  const io::CheckpointFiles files = io::find_checkpoint(dir);
-  BertConfig config = BertConfig::from_file(files.config_path);
-  const HeadKind checkpoint_head = config.head;
+namespace {
+
+// The caller's overrides of config.json.
+void apply_overrides(BertConfig& config, const LoadOptions& options) {
   if (options.head) config.head = *options.head;
   if (options.labels) config.set_head(config.head, static_cast<int64_t>(options.labels->size()), *options.labels);
   if (options.hidden_dropout_prob) config.hidden_dropout_prob = *options.hidden_dropout_prob;
   if (options.attention_probs_dropout_prob) config.attention_probs_dropout_prob = *options.attention_probs_dropout_prob;
+}
 
-  io::NamedTensors raw = io::read_weights(files);
-  // `lth export --sparse` directories: packed weights complete the checkpoint in dense form.
-  const PackedWeights packed = read_sparse_checkpoint(dir, raw);
-  {
-    // Config against the weights' names and shapes BEFORE anything is built: a config.json that
-    // asks for a million layers or 50M words beside a small checkpoint must not allocate them.
-    std::map<std::string, std::vector<int64_t>> shapes;
-    for (const auto& [key, tensor] : raw) shapes.emplace(names::canonical(key), tensor.sizes().vec());
-    const std::string weights = !files.index_path.empty() ? files.index_path
-                                : files.weight_files.empty() ? dir : files.weight_files.front();
-    check_config_fits_checkpoint(config, shapes, files.config_path, weights);
-  }
-  // A plain encoder gets a pooler only when the checkpoint has one (HF's add_pooling_layer).
-  std::optional<bool> with_pooler;
-  if (config.head == HeadKind::kNone) {
-    with_pooler = std::any_of(raw.begin(), raw.end(),
-                              [](const auto& kv) { return names::is_pooler(names::canonical(kv.first)); });
-  }
-  Bert model(config, with_pooler);
+// Config against the weights' names and shapes BEFORE anything is built: a config.json that asks for
+// a million layers or 50M words beside a small checkpoint must not allocate them.
+void check_config_fits_weights(const std::string& dir, const io::CheckpointFiles& files, const BertConfig& config,
+                               const io::NamedTensors& raw) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [key, tensor] : raw) shapes.emplace(names::canonical(key), tensor.sizes().vec());
+  const std::string weights = !files.index_path.empty() ? files.index_path
+                              : files.weight_files.empty() ? dir : files.weight_files.front();
+  check_config_fits_checkpoint(config, shapes, files.config_path, weights);
+}
 
+// A plain encoder gets a pooler only when the checkpoint has one (HF's add_pooling_layer).
+std::optional<bool> pooler_wanted(const BertConfig& config, const io::NamedTensors& raw) {
+  if (config.head != HeadKind::kNone) return std::nullopt;
+  return std::any_of(raw.begin(), raw.end(), [](const auto& kv) { return names::is_pooler(names::canonical(kv.first)); });
+}
+
+// The checkpoint's tensors under canonical names, without the tied aliases of the MLM decoder
+// (they are not parameters).
+std::map<std::string, at::Tensor> canonical_tensors(const std::string& dir, io::NamedTensors& raw) {
   std::map<std::string, at::Tensor> tensors;
   for (auto& [key, tensor] : raw) {
     std::string name = names::canonical(key);
     if (tensors.count(name)) LTH_FAIL(IoError, "{}: tensor '{}' appears twice (as '{}')", dir, name, key);
     tensors.emplace(std::move(name), std::move(tensor));
   }
-  // Tied aliases of the MLM decoder are not parameters.
   for (const char* alias : names::kTiedDecoder) tensors.erase(alias);
+  return tensors;
+}
 
-  LoadReport local;
-  local.format = files.format;
+// What copying the checkpoint into the model's parameters found.
+struct CopyResult {
   std::vector<std::string> missing, shape_errors;
-  const bool same_head = checkpoint_head == config.head;
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
+  std::set<std::string> used;  // checkpoint tensors consumed (loaded, or replaced by a new head)
+};
+
+// Copies every parameter the checkpoint has with the right shape; a head parameter it lacks, or one of
+// another size when the head is new or relabelled, is left to be initialised (listed in `report`).
+CopyResult copy_parameters(Bert& model, const std::map<std::string, at::Tensor>& tensors, bool new_head_allowed,
+                           const std::string& dir, LoadReport& report) {
+  CopyResult r;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
     auto it = tensors.find(name);
     const bool head_param = names::is_head(name);
     if (it == tensors.end()) {
       if (head_param) {
-        local.new_parameters.push_back(name);
+        report.new_parameters.push_back(name);
       } else {
-        missing.push_back(name);
+        r.missing.push_back(name);
       }
       continue;
     }
     const at::Tensor& source = it->second;
     if (source.sizes() != item.value().sizes()) {
-      if (head_param && (!same_head || options.labels)) {
+      if (head_param && new_head_allowed) {
         // A new head of another size (e.g. other label count): initialised, not loaded.
-        local.new_parameters.push_back(name);
-        used.insert(name);
+        report.new_parameters.push_back(name);
+        r.used.insert(name);
         continue;
       }
-      shape_errors.push_back(fmt::format("{} has shape {} in the checkpoint, the model expects {}", name,
-                                         fmt::join(source.sizes(), "x"), fmt::join(item.value().sizes(), "x")));
+      r.shape_errors.push_back(fmt::format("{} has shape {} in the checkpoint, the model expects {}", name,
+                                           fmt::join(source.sizes(), "x"), fmt::join(item.value().sizes(), "x")));
       continue;
     }
     LTH_CHECK(source.is_floating_point(), IoError, "{}: tensor '{}' has non-float dtype {}", dir, name,
               c10::toString(source.scalar_type()));
     item.value().copy_(source.to(torch::kFloat32));
-    used.insert(name);
+    r.used.insert(name);
   }
+  return r;
+}
+
+// Checkpoint tensors nothing used: another head's go to `report.ignored`, the rest are returned.
+std::vector<std::string> unused_tensors(const std::map<std::string, at::Tensor>& tensors,
+                                        const std::set<std::string>& used, LoadReport& report) {
   std::vector<std::string> unexpected;
   for (const auto& [name, tensor] : tensors) {
     if (used.count(name)) continue;
     if (names::is_other_head_tensor(name)) {
-      local.ignored.push_back(name);
+      report.ignored.push_back(name);
     } else {
       unexpected.push_back(name);
     }
   }
-  if (!missing.empty() || !unexpected.empty() || !shape_errors.empty()) {
-    std::string message = fmt::format("{}: checkpoint does not fit a BERT built from its config.json:", dir);
-    if (!missing.empty()) message += fmt::format(" missing {} key(s): {};", missing.size(), fmt::join(missing, ", "));
-    if (!unexpected.empty())
-      message += fmt::format(" unexpected {} key(s): {};", unexpected.size(), fmt::join(unexpected, ", "));
-    if (!shape_errors.empty()) message += fmt::format(" {}", fmt::join(shape_errors, "; "));
-    throw IoError(message);
+  return unexpected;
+}
+
+// One IoError listing every missing, unexpected and misshapen tensor.
+void check_all_loaded(const std::string& dir, const CopyResult& copied, const std::vector<std::string>& unexpected) {
+  const std::vector<std::string>& missing = copied.missing;
+  const std::vector<std::string>& shape_errors = copied.shape_errors;
+  if (missing.empty() && unexpected.empty() && shape_errors.empty()) return;
+  std::string message = fmt::format("{}: checkpoint does not fit a BERT built from its config.json:", dir);
+  if (!missing.empty()) message += fmt::format(" missing {} key(s): {};", missing.size(), fmt::join(missing, ", "));
+  if (!unexpected.empty())
+    message += fmt::format(" unexpected {} key(s): {};", unexpected.size(), fmt::join(unexpected, ", "));
+  if (!shape_errors.empty()) message += fmt::format(" {}", fmt::join(shape_errors, "; "));
+  throw IoError(message);
+}
+
+// Re-draws whatever was not loaded, as HF initialises a new head.
+void init_new_parameters(Bert& model, const std::vector<std::string>& new_parameters, const std::set<std::string>& used) {
+  const bool pooler_new = std::any_of(new_parameters.begin(), new_parameters.end(),
+                                      [](const std::string& n) { return names::is_pooler(n); });
+  // init_head re-draws every head parameter; reload those that were loaded so only new ones change.
+  std::map<std::string, at::Tensor> keep;
+  for (auto& item : model->named_parameters()) {
+    if (names::is_head(item.key()) && used.count(item.key())) keep[item.key()] = item.value().clone();
   }
+  model->init_head(pooler_new);
+  for (auto& item : model->named_parameters()) {
+    auto it = keep.find(item.key());
+    if (it != keep.end()) item.value().copy_(it->second);
+  }
+}
+
+}  // namespace
+
+Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadReport* report) {
+  const io::CheckpointFiles files = io::find_checkpoint(dir);
+  BertConfig config = BertConfig::from_file(files.config_path);
+  const HeadKind checkpoint_head = config.head;
+  apply_overrides(config, options);
+
+  io::NamedTensors raw = io::read_weights(files);
+  // `lth export --sparse` directories: packed weights complete the checkpoint in dense form.
+  const PackedWeights packed = read_sparse_checkpoint(dir, raw);
+  check_config_fits_weights(dir, files, config, raw);
+  Bert model(config, pooler_wanted(config, raw));
+  const std::map<std::string, at::Tensor> tensors = canonical_tensors(dir, raw);
+
+  LoadReport local;
+  local.format = files.format;
+  const bool new_head_allowed = checkpoint_head != config.head || options.labels;
+  torch::NoGradGuard no_grad;
+  const CopyResult copied = copy_parameters(model, tensors, new_head_allowed, dir, local);
+  const std::vector<std::string> unexpected = unused_tensors(tensors, copied.used, local);
+  check_all_loaded(dir, copied, unexpected);
   if (!local.new_parameters.empty()) {
-    // Re-draw whatever was not loaded, as HF initialises a new head.
-    const bool pooler_new = std::any_of(local.new_parameters.begin(), local.new_parameters.end(),
-                                        [](const std::string& n) { return names::is_pooler(n); });
-    // init_head re-draws every head parameter; reload those that were loaded so only new ones change.
-    std::map<std::string, at::Tensor> keep;
-    for (auto& item : model->named_parameters()) {
-      if (names::is_head(item.key()) && used.count(item.key())) keep[item.key()] = item.value().clone();
-    }
-    model->init_head(pooler_new);
-    for (auto& item : model->named_parameters()) {
-      auto it = keep.find(item.key());
-      if (it != keep.end()) item.value().copy_(it->second);
-    }
+    init_new_parameters(model, local.new_parameters, copied.used);
     log::info("model", "new {} head: initialised {} (not in {})", head_name(config.head),
               fmt::join(local.new_parameters, ", "), dir);
   }

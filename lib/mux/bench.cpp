@@ -36,21 +36,19 @@ model::BertConfig preset_config(const std::string& name) {
   return c;
 }
 
-std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>& models, const BenchConfig& config) {
-  torch::NoGradGuard no_grad;
-  LTH_CHECK(config.seq_len > 0 && config.batch > 0 && config.rounds > 0, UsageError,
-            "--seq-len, --batch and --rounds must be positive");
-  const auto& bc = plain->config();
-  plain->eval();
-  for (auto& m : models) m->eval();
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.seed);
-  // Row 0 plain, then one per model. Inputs: random ids (no specials needed for timing), full length.
-  struct Job {
-    BenchRow row;
-    at::Tensor ids, mask, types;
-    std::function<void()> run;
-    std::vector<double> samples;
-  };
+namespace {
+
+// One configuration timed: its row, its inputs, how to run it, and the seconds per pass of each round.
+struct Job {
+  BenchRow row;
+  at::Tensor ids, mask, types;
+  std::function<void()> run;
+  std::vector<double> samples;
+};
+
+// Row 0 plain, then one per model. Inputs: random ids (no specials needed for timing), full length.
+std::vector<Job> make_jobs(const model::BertConfig& bc, const std::vector<MuxBert>& models, const BenchConfig& config,
+                           at::Generator& gen) {
   std::vector<Job> jobs;
   auto inputs = [&](Job& j, int64_t rows) {
     j.ids = torch::randint(0, bc.vocab_size, {rows, config.seq_len}, gen, torch::dtype(torch::kLong));
@@ -64,7 +62,7 @@ std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>&
     inputs(j, config.batch);
     jobs.push_back(std::move(j));
   }
-  for (auto& m : models) {
+  for (const auto& m : models) {
     Job j;
     j.row.n = m->n();
     j.row.name = fmt::format("N={}", m->n());
@@ -75,6 +73,11 @@ std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>&
     inputs(j, j.row.instances);
     jobs.push_back(std::move(j));
   }
+  return jobs;
+}
+
+// Points each job's `run` at its model and its own inputs (the jobs must not move afterwards).
+void bind_runs(std::vector<Job>& jobs, model::Bert& plain, const std::vector<MuxBert>& models) {
   for (size_t k = 0; k < jobs.size(); ++k) {
     Job& j = jobs[k];
     if (k == 0) {
@@ -84,24 +87,40 @@ std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>&
       j.run = [m, &j]() mutable { m->forward(j.ids, j.mask, j.types); };
     }
   }
-  // Warm-up pass each (allocations, thread pools), and the repeat count that reaches min_seconds.
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Warm-up pass each (allocations, thread pools), and the repeat count that reaches min_seconds.
+std::vector<int64_t> repeat_counts(std::vector<Job>& jobs, double min_seconds) {
   std::vector<int64_t> repeats(jobs.size(), 1);
   for (size_t k = 0; k < jobs.size(); ++k) {
     jobs[k].run();
     const auto t0 = std::chrono::steady_clock::now();
     jobs[k].run();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    repeats[k] = std::max<int64_t>(1, static_cast<int64_t>(config.min_seconds / std::max(s, 1e-6)) + 1);
+    const double s = seconds_since(t0);
+    repeats[k] = std::max<int64_t>(1, static_cast<int64_t>(min_seconds / std::max(s, 1e-6)) + 1);
   }
-  for (int64_t r = 0; r < config.rounds; ++r) {
+  return repeats;
+}
+
+// `rounds` times, every job in turn: one sample of seconds per pass each.
+void time_rounds(std::vector<Job>& jobs, const std::vector<int64_t>& repeats, int64_t rounds) {
+  for (int64_t r = 0; r < rounds; ++r) {
     for (size_t k = 0; k < jobs.size(); ++k) {
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < repeats[k]; ++i) jobs[k].run();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = seconds_since(t0);
       jobs[k].samples.push_back(s / static_cast<double>(repeats[k]));
     }
-    log::debug("mux", "bench round {}/{} done", r + 1, config.rounds);
+    log::debug("mux", "bench round {}/{} done", r + 1, rounds);
   }
+}
+
+// Medians, throughput and speedups (over the N=1 row, else plain; and over plain).
+std::vector<BenchRow> summarise(std::vector<Job>& jobs) {
   std::vector<BenchRow> rows;
   for (auto& j : jobs) {
     j.row.seconds = median(j.samples);
@@ -117,6 +136,22 @@ std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>&
     r.speedup_vs_plain = r.instances_per_s / rows[0].instances_per_s;
   }
   return rows;
+}
+
+}  // namespace
+
+std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>& models, const BenchConfig& config) {
+  torch::NoGradGuard no_grad;
+  LTH_CHECK(config.seq_len > 0 && config.batch > 0 && config.rounds > 0, UsageError,
+            "--seq-len, --batch and --rounds must be positive");
+  plain->eval();
+  for (auto& m : models) m->eval();
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.seed);
+  std::vector<Job> jobs = make_jobs(plain->config(), models, config, gen);
+  bind_runs(jobs, plain, models);
+  const std::vector<int64_t> repeats = repeat_counts(jobs, config.min_seconds);
+  time_rounds(jobs, repeats, config.rounds);
+  return summarise(jobs);
 }
 
 }  // namespace lth::mux

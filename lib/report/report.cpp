@@ -94,6 +94,58 @@ std::vector<LevelRow> branch_rows(const std::vector<const BranchData*>& branches
   return rows;
 }
 
+// Per-matrix sparsity of each trunk level, pooled over seeds (sum of pruned / sum of totals).
+std::vector<LevelMatrices> pooled_matrices(const std::vector<const RunData*>& runs, const std::vector<LevelRow>& levels) {
+  std::vector<LevelMatrices> out;
+  for (const LevelRow& row : levels) {
+    std::map<std::string, TensorCount> pooled;
+    int contributing = 0;
+    for (const RunData* r : runs) {
+      auto it = r->trunk.levels.find(row.level);
+      if (it == r->trunk.levels.end() || it->second.per_tensor.empty()) continue;
+      ++contributing;
+      for (const auto& [name, c] : it->second.per_tensor) {
+        pooled[name].total += c.total;
+        pooled[name].pruned += c.pruned;
+      }
+    }
+    if (contributing > 0) out.push_back(matrices_of(row.level, row.sparsity, contributing, pooled));
+  }
+  return out;
+}
+
+// IoU between consecutive levels of each run's trunk, one row per pair of levels.
+std::vector<OverlapRow> consecutive_overlap(const std::vector<const RunData*>& runs, Problems& problems) {
+  std::map<std::pair<int, int>, OverlapRow> overlap;
+  for (const RunData* r : runs) {
+    const LevelData* prev = nullptr;
+    for (const auto& [k, level] : r->trunk.levels) {
+      if (level.mask_path.empty()) {
+        prev = nullptr;
+        continue;
+      }
+      if (prev != nullptr) {
+        if (auto iou = mask_iou(prev->mask_path, level.mask_path, problems)) {
+          OverlapRow& row = overlap[{prev->level, k}];
+          row.from_level = prev->level;
+          row.to_level = k;
+          row.from_sparsity = prev->sparsity.value_or(0.0);
+          row.to_sparsity = level.sparsity.value_or(0.0);
+          row.seeds.push_back(r->seed);
+          row.iou.values.push_back(*iou);
+        }
+      }
+      prev = &level;
+    }
+  }
+  std::vector<OverlapRow> out;
+  for (auto& [key, row] : overlap) {
+    row.iou = make_stat(row.iou.values);
+    out.push_back(row);
+  }
+  return out;
+}
+
 Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
   Group g;
   g.task = runs.front()->task;
@@ -125,48 +177,8 @@ Group make_group(const std::vector<const RunData*>& runs, Problems& problems) {
     }
     g.baselines[name] = branch_rows(branches, g.dense);
   }
-  // Per-matrix sparsity, pooled over seeds (sum of pruned / sum of totals).
-  for (const LevelRow& row : g.levels) {
-    std::map<std::string, TensorCount> pooled;
-    int contributing = 0;
-    for (const RunData* r : runs) {
-      auto it = r->trunk.levels.find(row.level);
-      if (it == r->trunk.levels.end() || it->second.per_tensor.empty()) continue;
-      ++contributing;
-      for (const auto& [name, c] : it->second.per_tensor) {
-        pooled[name].total += c.total;
-        pooled[name].pruned += c.pruned;
-      }
-    }
-    if (contributing > 0) g.matrices.push_back(matrices_of(row.level, row.sparsity, contributing, pooled));
-  }
-  // IoU between consecutive levels of each run's trunk.
-  std::map<std::pair<int, int>, OverlapRow> overlap;
-  for (const RunData* r : runs) {
-    const LevelData* prev = nullptr;
-    for (const auto& [k, level] : r->trunk.levels) {
-      if (level.mask_path.empty()) {
-        prev = nullptr;
-        continue;
-      }
-      if (prev != nullptr) {
-        if (auto iou = mask_iou(prev->mask_path, level.mask_path, problems)) {
-          OverlapRow& row = overlap[{prev->level, k}];
-          row.from_level = prev->level;
-          row.to_level = k;
-          row.from_sparsity = prev->sparsity.value_or(0.0);
-          row.to_sparsity = level.sparsity.value_or(0.0);
-          row.seeds.push_back(r->seed);
-          row.iou.values.push_back(*iou);
-        }
-      }
-      prev = &level;
-    }
-  }
-  for (auto& [key, row] : overlap) {
-    row.iou = make_stat(row.iou.values);
-    g.overlap.push_back(row);
-  }
+  g.matrices = pooled_matrices(runs, g.levels);
+  g.overlap = consecutive_overlap(runs, problems);
   return g;
 }
 
@@ -330,15 +342,18 @@ Format parse_format(const std::string& name) {
   LTH_FAIL(UsageError, "unknown report format \"{}\" (md, json or html)", name);
 }
 
-Report build_report(const std::vector<std::string>& inputs) {
-  Problems problems;
-  Report report;
+namespace {
+
+// The run directories of the inputs (a directory of run directories is expanded), and the transfer
+// matrix when one is given; what cannot be read becomes a problem.
+std::vector<RunData> read_inputs(const std::vector<std::string>& inputs, std::optional<TransferMatrix>& transfer,
+                                 Problems& problems) {
   std::vector<RunData> runs;
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (fs::is_regular_file(input, ec)) {
-      if (report.transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
-      else report.transfer = read_transfer(input, problems);
+      if (transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
+      else transfer = read_transfer(input, problems);
       continue;
     }
     if (!fs::exists(input, ec)) {
@@ -358,11 +373,12 @@ Report build_report(const std::vector<std::string>& inputs) {
       if (auto run = load_run(dir, problems)) runs.push_back(std::move(*run));
     }
   }
-  if (runs.empty()) {
-    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
-             problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
-  }
-  // Group runs that share the config apart from the seed, seeds in ascending order.
+  return runs;
+}
+
+// Indices of the runs that share the config apart from the seed, groups in order of first appearance,
+// seeds in ascending order.
+std::vector<std::vector<int>> group_members(const std::vector<RunData>& runs) {
   std::vector<std::string> keys;
   std::vector<std::vector<int>> members;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -379,6 +395,20 @@ Report build_report(const std::vector<std::string>& inputs) {
       return runs[static_cast<size_t>(a)].seed.value_or(INT64_MAX) < runs[static_cast<size_t>(b)].seed.value_or(INT64_MAX);
     });
   }
+  return members;
+}
+
+}  // namespace
+
+Report build_report(const std::vector<std::string>& inputs) {
+  Problems problems;
+  Report report;
+  std::vector<RunData> runs = read_inputs(inputs, report.transfer, problems);
+  if (runs.empty()) {
+    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
+             problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
+  }
+  const std::vector<std::vector<int>> members = group_members(runs);
   std::map<std::string, int> per_task;
   for (const auto& m : members) per_task[runs[static_cast<size_t>(m.front())].task]++;
   for (size_t g = 0; g < members.size(); ++g) {
@@ -399,87 +429,110 @@ Report build_report(const std::vector<std::string>& inputs) {
   return report;
 }
 
+namespace {
+
+Json opt_list(const std::vector<std::optional<int64_t>>& values) {
+  Json out = Json::array();
+  for (const auto& v : values) out.push_back(opt(v));
+  return out;
+}
+
+Json opt_matrix(const std::vector<std::vector<std::optional<double>>>& rows) {
+  Json out = Json::array();
+  for (const auto& row : rows) {
+    Json r = Json::array();
+    for (const auto& v : row) r.push_back(opt(v));
+    out.push_back(r);
+  }
+  return out;
+}
+
+Json runs_json(const std::vector<RunInfo>& runs) {
+  Json out = Json::array();
+  for (const RunInfo& r : runs) {
+    out.push_back(Json{{"path", r.path}, {"task", r.task}, {"metric", r.metric}, {"config_hash", r.config_hash},
+                       {"seed", opt(r.seed)}, {"group", r.group}, {"levels", r.levels}});
+  }
+  return out;
+}
+
+Json level_matrices_json(const LevelMatrices& m) {
+  Json layers = Json::array();
+  for (const LayerSparsity& l : m.layers) {
+    Json mats = Json::object();
+    for (int i = 0; i < kMatrixCount; ++i) {
+      mats[kMatrixNames[static_cast<size_t>(i)]] = l.matrices[static_cast<size_t>(i)] ? count_json(*l.matrices[static_cast<size_t>(i)]) : Json(nullptr);
+    }
+    layers.push_back(Json{{"layer", l.layer}, {"matrices", mats}, {"total", l.total}, {"remaining", l.remaining},
+                          {"remaining_fraction", l.total > 0 ? Json(l.remaining / l.total) : Json(nullptr)}});
+  }
+  Json other = Json::object();
+  for (const auto& [name, c] : m.other) other[name] = count_json(c);
+  return Json{{"level", m.level}, {"sparsity", m.sparsity}, {"runs", m.runs}, {"layers", layers},
+              {"pooler", m.pooler ? count_json(*m.pooler) : Json(nullptr)}, {"other", other}};
+}
+
+Json overlap_json(const std::vector<OverlapRow>& rows) {
+  Json out = Json::array();
+  for (const OverlapRow& o : rows) {
+    out.push_back(Json{{"from_level", o.from_level}, {"to_level", o.to_level}, {"from_sparsity", o.from_sparsity},
+                       {"to_sparsity", o.to_sparsity}, {"seeds", opt_list(o.seeds)}, {"iou", stat_json(o.iou)}});
+  }
+  return out;
+}
+
+Json group_json(const Group& g) {
+  Json gj;
+  gj["label"] = g.label;
+  gj["task"] = g.task;
+  gj["metric"] = g.metric;
+  gj["runs"] = g.runs;
+  gj["seeds"] = opt_list(g.seeds);
+  gj["config_hashes"] = g.config_hashes;
+  gj["dense"] = stat_json(g.dense);
+  gj["levels"] = rows_json(g.levels);
+  Json baselines = Json::object();
+  for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
+  gj["baselines"] = baselines;
+  gj["new_excluded"] = g.new_excluded;
+  gj["new_pruned"] = g.new_pruned;
+  const auto sparsest = sparsest_matching_level(g);
+  gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
+  Json matrices = Json::array();
+  for (const LevelMatrices& m : g.matrices) matrices.push_back(level_matrices_json(m));
+  gj["matrices"] = matrices;
+  gj["overlap"] = overlap_json(g.overlap);
+  return gj;
+}
+
+Json similarity_json(const std::vector<SimilarityMatrix>& matrices) {
+  Json out = Json::array();
+  for (const SimilarityMatrix& m : matrices) {
+    out.push_back(Json{{"sparsity", m.sparsity}, {"groups", m.groups}, {"labels", m.labels}, {"iou", opt_matrix(m.iou)},
+                       {"pairs", m.pairs}});
+  }
+  return out;
+}
+
+Json transfer_json(const std::optional<TransferMatrix>& transfer) {
+  if (!transfer) return nullptr;
+  const TransferMatrix& t = *transfer;
+  return Json{{"path", t.path}, {"metric", t.metric}, {"sources", t.sources}, {"targets", t.targets},
+              {"scores", opt_matrix(t.scores)}};
+}
+
+}  // namespace
+
 std::string render_json(const Report& report) {
   Json j = Json::object();
   j["schema"] = 1;
   j["generator"] = std::string("lth ") + LTH_VERSION;
-  Json runs = Json::array();
-  for (const RunInfo& r : report.runs) {
-    runs.push_back(Json{{"path", r.path}, {"task", r.task}, {"metric", r.metric}, {"config_hash", r.config_hash},
-                        {"seed", opt(r.seed)}, {"group", r.group}, {"levels", r.levels}});
-  }
-  j["runs"] = runs;
+  j["runs"] = runs_json(report.runs);
   Json groups = Json::array();
-  for (const Group& g : report.groups) {
-    Json gj;
-    gj["label"] = g.label;
-    gj["task"] = g.task;
-    gj["metric"] = g.metric;
-    gj["runs"] = g.runs;
-    Json seeds = Json::array();
-    for (const auto& s : g.seeds) seeds.push_back(opt(s));
-    gj["seeds"] = seeds;
-    gj["config_hashes"] = g.config_hashes;
-    gj["dense"] = stat_json(g.dense);
-    gj["levels"] = rows_json(g.levels);
-    Json baselines = Json::object();
-    for (const auto& [name, rows] : g.baselines) baselines[name] = rows_json(rows);
-    gj["baselines"] = baselines;
-    gj["new_excluded"] = g.new_excluded;
-    gj["new_pruned"] = g.new_pruned;
-    const auto sparsest = sparsest_matching_level(g);
-    gj["sparsest_matching_level"] = sparsest ? Json(*sparsest) : Json(nullptr);
-    Json matrices = Json::array();
-    for (const LevelMatrices& m : g.matrices) {
-      Json layers = Json::array();
-      for (const LayerSparsity& l : m.layers) {
-        Json mats = Json::object();
-        for (int i = 0; i < kMatrixCount; ++i) {
-          mats[kMatrixNames[static_cast<size_t>(i)]] = l.matrices[static_cast<size_t>(i)] ? count_json(*l.matrices[static_cast<size_t>(i)]) : Json(nullptr);
-        }
-        layers.push_back(Json{{"layer", l.layer}, {"matrices", mats}, {"total", l.total}, {"remaining", l.remaining},
-                              {"remaining_fraction", l.total > 0 ? Json(l.remaining / l.total) : Json(nullptr)}});
-      }
-      Json other = Json::object();
-      for (const auto& [name, c] : m.other) other[name] = count_json(c);
-      matrices.push_back(Json{{"level", m.level}, {"sparsity", m.sparsity}, {"runs", m.runs}, {"layers", layers},
-                              {"pooler", m.pooler ? count_json(*m.pooler) : Json(nullptr)}, {"other", other}});
-    }
-    gj["matrices"] = matrices;
-    Json overlap = Json::array();
-    for (const OverlapRow& o : g.overlap) {
-      Json seeds_j = Json::array();
-      for (const auto& s : o.seeds) seeds_j.push_back(opt(s));
-      overlap.push_back(Json{{"from_level", o.from_level}, {"to_level", o.to_level}, {"from_sparsity", o.from_sparsity},
-                             {"to_sparsity", o.to_sparsity}, {"seeds", seeds_j}, {"iou", stat_json(o.iou)}});
-    }
-    gj["overlap"] = overlap;
-    groups.push_back(gj);
-  }
+  for (const Group& g : report.groups) groups.push_back(group_json(g));
   j["groups"] = groups;
-  Json sim = Json::array();
-  for (const SimilarityMatrix& m : report.similarity) {
-    Json iou = Json::array();
-    for (const auto& row : m.iou) {
-      Json r = Json::array();
-      for (const auto& v : row) r.push_back(opt(v));
-      iou.push_back(r);
-    }
-    sim.push_back(Json{{"sparsity", m.sparsity}, {"groups", m.groups}, {"labels", m.labels}, {"iou", iou}, {"pairs", m.pairs}});
-  }
-  j["similarity"] = sim;
-  if (report.transfer) {
-    const TransferMatrix& t = *report.transfer;
-    Json scores = Json::array();
-    for (const auto& row : t.scores) {
-      Json r = Json::array();
-      for (const auto& v : row) r.push_back(opt(v));
-      scores.push_back(r);
-    }
-    j["transfer"] = Json{{"path", t.path}, {"metric", t.metric}, {"sources", t.sources}, {"targets", t.targets}, {"scores", scores}};
-  } else {
-    j["transfer"] = nullptr;
-  }
+  j["similarity"] = similarity_json(report.similarity);
+  j["transfer"] = transfer_json(report.transfer);
   j["warnings"] = report.warnings;
   return j.dump(2) + "\n";
 }

@@ -67,9 +67,23 @@ std::string scale_color(double t) {
   return fmt::format("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]);
 }
 
-std::string line_chart(const LineChart& chart) {
-  const double left = 70, right = 170, top = 40, bottom = 56;
-  const double pw = chart.width - left - right, ph = chart.height - top - bottom;
+namespace {
+
+// The plot area of a line chart and the data ranges it shows, with their ticks.
+struct Frame {
+  static constexpr double kLeft = 70, kRight = 170, kTop = 40, kBottom = 56;
+  double pw = 0, ph = 0;  // plot width and height
+  double xmin = 0, xmax = 0, ymin = 0, ymax = 0;
+  std::vector<double> xt, yt;
+  double X(double x) const { return kLeft + (x - xmin) / (xmax - xmin) * pw; }
+  double Y(double y) const { return kTop + (1.0 - (y - ymin) / (ymax - ymin)) * ph; }
+};
+
+// Ranges covering every point with its error bar and the reference band, padded and widened to ticks.
+Frame fit_frame(const LineChart& chart) {
+  Frame f;
+  f.pw = chart.width - Frame::kLeft - Frame::kRight;
+  f.ph = chart.height - Frame::kTop - Frame::kBottom;
   double xmin = 0.0, xmax = 0.0, ymin = INFINITY, ymax = -INFINITY;
   bool any = false;
   for (const Series& s : chart.series) {
@@ -90,31 +104,36 @@ std::string line_chart(const LineChart& chart) {
   const double ypad = std::max((ymax - ymin) * 0.08, 1e-3);
   ymin -= ypad;
   ymax += ypad;
-  const std::vector<double> xt = nice_ticks(xmin, xmax, 6), yt = nice_ticks(ymin, ymax, 6);
-  xmin = std::min(xmin, xt.front());
-  xmax = std::max(xmax, xt.back());
-  ymin = std::min(ymin, yt.front());
-  ymax = std::max(ymax, yt.back());
-  auto X = [&](double x) { return left + (x - xmin) / (xmax - xmin) * pw; };
-  auto Y = [&](double y) { return top + (1.0 - (y - ymin) / (ymax - ymin)) * ph; };
+  f.xt = nice_ticks(xmin, xmax, 6);
+  f.yt = nice_ticks(ymin, ymax, 6);
+  f.xmin = std::min(xmin, f.xt.front());
+  f.xmax = std::max(xmax, f.xt.back());
+  f.ymin = std::min(ymin, f.yt.front());
+  f.ymax = std::max(ymax, f.yt.back());
+  return f;
+}
 
-  std::string o = fmt::format(
+// The <svg> element's opening, background, title, grid, ticks, frame and axis labels.
+void chart_axes(std::string& o, const LineChart& chart, const Frame& f) {
+  const double left = Frame::kLeft, top = Frame::kTop, pw = f.pw, ph = f.ph;
+  o += fmt::format(
       "<svg id=\"{}\" class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" "
       "role=\"img\" aria-label=\"{}\">\n",
       escape(chart.id), chart.width, chart.height, chart.width, chart.height, escape(chart.title));
   o += fmt::format("<title>{}</title>\n<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", escape(chart.title),
                    chart.width, chart.height);
   o += fmt::format("<text x=\"{}\" y=\"22\" class=\"ptitle\">{}</text>\n", left, escape(chart.title));
-  // Grid and ticks.
+  const std::vector<double>& xt = f.xt;
+  const std::vector<double>& yt = f.yt;
   const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1.0, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1.0;
   for (double v : yt) {
-    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>\n", left, Y(v), left + pw, Y(v));
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>\n", left - 6, Y(v) + 4,
+    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>\n", left, f.Y(v), left + pw, f.Y(v));
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>\n", left - 6, f.Y(v) + 4,
                      tick_label(v, ystep, false));
   }
   for (double v : xt) {
-    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>\n", X(v), top, X(v), top + ph);
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n", X(v), top + ph + 18,
+    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>\n", f.X(v), top, f.X(v), top + ph);
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n", f.X(v), top + ph + 18,
                      tick_label(v, xstep, chart.x_percent));
   }
   o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"frame\"/>\n", left, top, pw, ph);
@@ -122,49 +141,68 @@ std::string line_chart(const LineChart& chart) {
                    chart.height - 14.0, escape(chart.x_label));
   o += fmt::format("<text x=\"16\" y=\"{:.1f}\" class=\"axis\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1f})\">{}</text>\n",
                    top + ph / 2, top + ph / 2, escape(chart.y_label));
-  // Dense reference band and line.
-  double legend_y = top + 8;
-  const double lx = left + pw + 16;
-  if (chart.reference) {
-    if (chart.band) {
-      o += fmt::format("<rect class=\"band\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#9e9e9e\" "
-                       "fill-opacity=\"0.25\"/>\n",
-                       left, Y(*chart.reference + *chart.band), pw, Y(*chart.reference - *chart.band) - Y(*chart.reference + *chart.band));
-    }
-    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#616161\" stroke-width=\"1.5\" "
-                     "stroke-dasharray=\"2 3\"/>\n",
-                     left, Y(*chart.reference), left + pw, Y(*chart.reference));
-    o += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"18\" height=\"10\" fill=\"#9e9e9e\" fill-opacity=\"{}\"/>"
-                     "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#616161\" stroke-dasharray=\"2 3\"/>\n",
-                     lx, legend_y - 5, chart.band ? 0.25 : 0.0, lx, legend_y, lx + 18, legend_y);
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n", lx + 24, legend_y + 4, escape(chart.reference_label));
-    legend_y += 20;
+}
+
+// The legend column, right of the plot; each entry moves `y` down.
+struct Legend {
+  double x = 0, y = 0;
+};
+
+// The dense reference band and line, and their legend entry.
+void reference_line(std::string& o, const LineChart& chart, const Frame& f, Legend& legend) {
+  const double left = Frame::kLeft, pw = f.pw, lx = legend.x, legend_y = legend.y;
+  if (chart.band) {
+    o += fmt::format("<rect class=\"band\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#9e9e9e\" "
+                     "fill-opacity=\"0.25\"/>\n",
+                     left, f.Y(*chart.reference + *chart.band), pw, f.Y(*chart.reference - *chart.band) - f.Y(*chart.reference + *chart.band));
   }
-  for (const Series& s : chart.series) {
-    std::string path;
-    for (const Point& p : s.points) path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L", X(p.x), Y(p.y));
-    o += fmt::format("<g class=\"series\" data-name=\"{}\">\n", escape(s.name));
-    if (!path.empty()) {
-      o += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", path, s.color,
-                       s.dashed ? " stroke-dasharray=\"6 4\"" : "");
-    }
-    for (const Point& p : s.points) {
-      if (p.err && *p.err > 0) {
-        const double x = X(p.x), y0 = Y(p.y - *p.err), y1 = Y(p.y + *p.err);
-        o += fmt::format("<path d=\"M{0:.1f},{1:.1f} L{0:.1f},{2:.1f} M{3:.1f},{1:.1f} L{4:.1f},{1:.1f} M{3:.1f},{2:.1f} L{4:.1f},{2:.1f}\" "
-                         "stroke=\"{5}\" stroke-width=\"1.2\"/>\n",
-                         x, y0, y1, x - 4, x + 4, s.color);
-      }
-      o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"/>\n", X(p.x),
-                       Y(p.y), s.color);
-    }
-    o += "</g>\n";
-    o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
-                     "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"/>\n",
-                     lx, legend_y, lx + 18, legend_y, s.color, s.dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 9, legend_y, s.color);
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n", lx + 24, legend_y + 4, escape(s.name));
-    legend_y += 20;
+  o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#616161\" stroke-width=\"1.5\" "
+                   "stroke-dasharray=\"2 3\"/>\n",
+                   left, f.Y(*chart.reference), left + pw, f.Y(*chart.reference));
+  o += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"18\" height=\"10\" fill=\"#9e9e9e\" fill-opacity=\"{}\"/>"
+                   "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#616161\" stroke-dasharray=\"2 3\"/>\n",
+                   lx, legend_y - 5, chart.band ? 0.25 : 0.0, lx, legend_y, lx + 18, legend_y);
+  o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n", lx + 24, legend_y + 4, escape(chart.reference_label));
+  legend.y += 20;
+}
+
+// One series: its line, error bars and markers in a <g>, then its legend entry.
+void series_line(std::string& o, const Series& s, const Frame& f, Legend& legend) {
+  std::string path;
+  for (const Point& p : s.points) path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L", f.X(p.x), f.Y(p.y));
+  o += fmt::format("<g class=\"series\" data-name=\"{}\">\n", escape(s.name));
+  if (!path.empty()) {
+    o += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", path, s.color,
+                     s.dashed ? " stroke-dasharray=\"6 4\"" : "");
   }
+  for (const Point& p : s.points) {
+    if (p.err && *p.err > 0) {
+      const double x = f.X(p.x), y0 = f.Y(p.y - *p.err), y1 = f.Y(p.y + *p.err);
+      o += fmt::format("<path d=\"M{0:.1f},{1:.1f} L{0:.1f},{2:.1f} M{3:.1f},{1:.1f} L{4:.1f},{1:.1f} M{3:.1f},{2:.1f} L{4:.1f},{2:.1f}\" "
+                       "stroke=\"{5}\" stroke-width=\"1.2\"/>\n",
+                       x, y0, y1, x - 4, x + 4, s.color);
+    }
+    o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"/>\n", f.X(p.x),
+                     f.Y(p.y), s.color);
+  }
+  o += "</g>\n";
+  const double lx = legend.x, legend_y = legend.y;
+  o += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
+                   "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"/>\n",
+                   lx, legend_y, lx + 18, legend_y, s.color, s.dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 9, legend_y, s.color);
+  o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n", lx + 24, legend_y + 4, escape(s.name));
+  legend.y += 20;
+}
+
+}  // namespace
+
+std::string line_chart(const LineChart& chart) {
+  const Frame f = fit_frame(chart);
+  std::string o;
+  chart_axes(o, chart, f);
+  Legend legend{Frame::kLeft + f.pw + 16, Frame::kTop + 8};
+  if (chart.reference) reference_line(o, chart, f, legend);
+  for (const Series& s : chart.series) series_line(o, s, f, legend);
   o += "</svg>\n";
   return o;
 }
