@@ -332,8 +332,9 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   auto evaluate = [&](int64_t steps) {
     if (!hooks.evaluate) return;
     model->eval();
-    ActiveDist sharded(dist);  // tasks::predict splits its batches over the ranks
-    nlohmann::json m = hooks.evaluate(model);
+    EvalContext context;
+    context.dist = dist;  // tasks::predict splits its batches over the ranks
+    nlohmann::json m = hooks.evaluate(model, context);
     model->train();
     m["step"] = steps;
     m["epoch"] = static_cast<double>(steps) / static_cast<double>(steps_per_epoch);

@@ -16,6 +16,7 @@
 #include "model/bert.h"
 #include "prune/mask.h"
 #include "train/data.h"
+#include "train/eval_context.h"
 
 namespace lth::train {
 
@@ -45,8 +46,9 @@ struct TrainConfig {
 };
 
 struct Hooks {
-  // Evaluates the model; returns metrics (numbers). `main_metric` names the one that picks "best".
-  std::function<nlohmann::json(model::Bert&)> evaluate;
+  // Evaluates the model with the loop's context (its data-parallel group, if any); returns metrics
+  // (numbers). `main_metric` names the one that picks "best".
+  std::function<nlohmann::json(model::Bert&, const EvalContext&)> evaluate;
   std::string main_metric;
   // Changes a batch before the forward pass (MLM masking). `step` is the optimizer step about to run.
   std::function<void(Batch&, int64_t step)> transform_batch;
