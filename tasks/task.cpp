@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "tasks/glue/glue.h"
 #include "train/dist.h"
-#include "train/trainer.h"
+#include "train/step.h"
 
 namespace lth::tasks {
 

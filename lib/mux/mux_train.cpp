@@ -15,6 +15,7 @@
 #include "core/step.h"
 #include "mux/retrieval.h"
 #include "train/adamw.h"
+#include "train/step.h"
 
 namespace lth::mux {
 namespace fs = std::filesystem;
