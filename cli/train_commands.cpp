@@ -96,7 +96,7 @@ void run_eval(const EvalConfig& cfg) {
   bert->eval();
   const std::string split = cfg.split.empty() ? task->default_eval_split() : cfg.split;
   const auto start = std::chrono::steady_clock::now();
-  nlohmann::json metrics = task->evaluate(bert, split, cfg.predictions);
+  nlohmann::json metrics = task->evaluate(bert, split, cfg.predictions, {});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Reading, tokenising, the forward passes and the metric: what a user waits for.
   if (metrics.contains("examples") && metrics["examples"].is_number() && seconds > 0) {

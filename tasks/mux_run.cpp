@@ -122,10 +122,11 @@ bool is_glue(const std::string& task) { return task.rfind("glue/", 0) == 0; }
 nlohmann::json evaluate_task(mux::MuxBert& model, Task& task, const std::string& split) {
   model->eval();
   const bool all_positions = task.label_kind() == train::LabelKind::kPerToken;
-  ScopedForward multiplexed([&model, all_positions](model::Bert&, const train::Batch& batch, const c10::Device& dev) {
+  train::EvalContext multiplexed;
+  multiplexed.forward = [&model, all_positions](model::Bert&, const train::Batch& batch, const c10::Device& dev) {
     return mux::forward_rows(model, batch, dev, all_positions);
-  });
-  nlohmann::json j = task.evaluate(model->bert, split, "");
+  };
+  nlohmann::json j = task.evaluate(model->bert, split, "", multiplexed);
   j["n"] = model->n();
   return j;
 }

@@ -1,7 +1,7 @@
 // lth mux train / eval / bench as library calls: DataMUX (lib/mux) on a dense or pruned BERT, with
 // the tasks' readers, featurisers and metrics. GLUE splits are predicted in file order, N
 // consecutive examples per forward pass (mux::predict_mux); any other task's own evaluation runs
-// with every forward pass multiplexed (tasks::ScopedForward).
+// with every forward pass multiplexed (the forward of the train::EvalContext it is given).
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "tasks/glue/glue.h"
 #include "train/dist.h"
-#include "train/trainer.h"
+#include "train/step.h"
 
 namespace lth::tasks {
 
@@ -20,7 +20,9 @@ std::unique_ptr<Task> make_ner_task(const TaskOptions& options, std::shared_ptr<
 
 train::Hooks task_hooks(Task& task) {
   train::Hooks hooks;
-  hooks.evaluate = [&task](model::Bert& m) { return task.evaluate(m, task.default_eval_split(), ""); };
+  hooks.evaluate = [&task](model::Bert& m, const train::EvalContext& context) {
+    return task.evaluate(m, task.default_eval_split(), "", context);
+  };
   hooks.main_metric = task.main_metric();
   hooks.transform_batch = task.batch_transform();
   return hooks;
@@ -97,21 +99,17 @@ void broadcast_outputs(train::Dist& dist, model::BertOutputs& out, int root, con
   }
 }
 
-ForwardFn& installed_forward() {
-  static ForwardFn fn;
-  return fn;
-}
-
-model::BertOutputs run_forward(model::Bert& model, const train::Batch& batch, const torch::Device& dev) {
-  if (const auto& fn = installed_forward()) return fn(model, batch, dev);
+model::BertOutputs run_forward(const train::ForwardFn& forward, model::Bert& model, const train::Batch& batch,
+                               const torch::Device& dev) {
+  if (forward) return forward(model, batch, dev);
   return model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev));
 }
 
 // Rounds of `world` batches: rank r runs batch k*world + r, then every batch of the round goes to
 // every rank and is consumed in order, so metrics are those of a single process.
-void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<train::Feature>& features,
-                     train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
-                     const torch::Device& dev,
+void predict_sharded(train::Dist& dist, const train::ForwardFn& forward, model::Bert& model,
+                     const std::vector<train::Feature>& features, train::LabelKind kind, int64_t pad_id,
+                     int64_t batch_size, const std::string& precision, const torch::Device& dev,
                      const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
   const auto batches = train::eval_batches(features, batch_size, true);
   const int64_t n = static_cast<int64_t>(batches.size()), world = dist.world_size();
@@ -120,7 +118,7 @@ void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<tr
     const int64_t own = start + dist.rank();
     if (own < n) {
       auto batch = train::collate(features, batches[static_cast<size_t>(own)], kind, pad_id);
-      train::with_precision(precision, [&] { mine = run_forward(model, batch, dev); });
+      train::with_precision(precision, [&] { mine = run_forward(forward, model, batch, dev); });
     }
     for (int64_t b = start; b < std::min(n, start + world); ++b) {
       const int root = static_cast<int>(b - start);
@@ -135,28 +133,23 @@ void predict_sharded(train::Dist& dist, model::Bert& model, const std::vector<tr
 
 }  // namespace
 
-void predict(model::Bert& model, const std::vector<train::Feature>& features, train::LabelKind kind, int64_t pad_id,
-             int64_t batch_size, const std::string& precision, const std::string& device,
-             const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
+void predict(model::Bert& model, const train::EvalContext& context, const std::vector<train::Feature>& features,
+             train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
+             const std::string& device, const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   const torch::Device dev(device);
-  if (train::Dist* dist = train::active_dist()) {  // data parallelism: each rank runs some batches, all see all
-    predict_sharded(*dist, model, features, kind, pad_id, batch_size, precision, dev, consume);
+  if (context.dist != nullptr) {  // data parallelism: each rank runs some batches, all see all
+    predict_sharded(*context.dist, context.forward, model, features, kind, pad_id, batch_size, precision, dev, consume);
     if (was_training) model->train();
     return;
   }
   for (const auto& indices : train::eval_batches(features, batch_size, true)) {
     auto batch = train::collate(features, indices, kind, pad_id);
-    train::with_precision(precision, [&] { consume(batch, run_forward(model, batch, dev)); });
+    train::with_precision(precision, [&] { consume(batch, run_forward(context.forward, model, batch, dev)); });
   }
   if (was_training) model->train();
 }
-
-ScopedForward::ScopedForward(ForwardFn fn) : previous_(std::move(installed_forward())) {
-  installed_forward() = std::move(fn);
-}
-ScopedForward::~ScopedForward() { installed_forward() = std::move(previous_); }
 
 }  // namespace lth::tasks

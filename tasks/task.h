@@ -12,6 +12,7 @@
 #include "model/bert.h"
 #include "tokenize/tokenizer.h"
 #include "train/data.h"
+#include "train/eval_context.h"
 #include "train/trainer.h"
 
 namespace lth::tasks {
@@ -50,13 +51,15 @@ class Task {
   virtual std::vector<train::Feature> train_features() = 0;
   // Metrics as one JSON object: task, split, examples and every metric the task has.
   // Writes predictions in the task's official format when `predictions_path` is non-empty.
-  virtual nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) = 0;
+  // `context` says which forward pass to run and over which ranks (see train/eval_context.h).
+  virtual nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path,
+                                  const train::EvalContext& context) = 0;
   // Changes training batches before the forward pass (MLM masking); null when none.
   virtual std::function<void(train::Batch&, int64_t)> batch_transform() { return nullptr; }
 };
 
-// Training hooks for a task: evaluation on its default dev split, its main metric, its batch
-// transform (MLM masking). `task` must outlive the hooks.
+// Training hooks for a task: evaluation on its default dev split (with the loop's context), its
+// main metric, its batch transform (MLM masking). `task` must outlive the hooks.
 train::Hooks task_hooks(Task& task);
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options,
@@ -64,24 +67,10 @@ std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& opti
 std::vector<std::string> task_names();
 
 // Runs the model over features in length-sorted batches; returns per-feature outputs in feature order
-// via `consume(batch, outputs)`.
-void predict(model::Bert& model, const std::vector<train::Feature>& features, train::LabelKind kind, int64_t pad_id,
-             int64_t batch_size, const std::string& precision, const std::string& device,
-             const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
-
-// The forward pass `predict` runs on each batch: the model's own unless one is installed. `lth mux`
-// installs one that packs N instances into each pass, so every task's evaluation (and its official
-// metric) runs multiplexed; it must return one output row per batch row, as the plain model does.
-using ForwardFn = std::function<model::BertOutputs(model::Bert&, const train::Batch&, const c10::Device&)>;
-class ScopedForward {
- public:
-  explicit ScopedForward(ForwardFn fn);
-  ~ScopedForward();
-  ScopedForward(const ScopedForward&) = delete;
-  ScopedForward& operator=(const ScopedForward&) = delete;
-
- private:
-  ForwardFn previous_;
-};
+// via `consume(batch, outputs)`. Each batch goes through `context.forward` (the model's own when
+// empty); with `context.dist`, each rank runs some batches and every rank consumes all of them.
+void predict(model::Bert& model, const train::EvalContext& context, const std::vector<train::Feature>& features,
+             train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
+             const std::string& device, const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
 
 }  // namespace lth::tasks

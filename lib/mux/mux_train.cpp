@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -15,20 +13,12 @@
 #include "core/step.h"
 #include "mux/retrieval.h"
 #include "train/adamw.h"
+#include "train/run_writer.h"
+#include "train/schedule.h"
+#include "train/step.h"
 
 namespace lth::mux {
-namespace fs = std::filesystem;
 namespace {
-
-void append_line(const std::string& path, const nlohmann::json& j) {
-  std::ofstream out(path, std::ios::app);
-  out << j.dump() << "\n";
-}
-
-double metric_value(const nlohmann::json& metrics, const std::string& name) {
-  auto it = metrics.find(name);
-  return (it != metrics.end() && it->is_number()) ? it->get<double>() : -1e300;
-}
 
 bool decays(const std::string& name) {
   if (!train::decays_by_default(name)) return false;
@@ -51,11 +41,112 @@ struct Phase {
   const std::vector<train::Feature>* data = nullptr;
   train::LabelKind kind = train::LabelKind::kNone;
   int64_t batch_size = 0;
-  int64_t total = 0;   // optimizer steps
-  int64_t warmup = 0;  // LR warm-up steps
-  double lr = 0.0;
+  train::LrSchedule lr;  // lr.total: optimizer steps
   bool task = false;
 };
+
+// The running sums of the train lines (reset at each line).
+struct Sums {
+  double loss = 0.0, task = 0.0, retrieval = 0.0;
+  int64_t count = 0, hits = 0, counted = 0;
+};
+
+// Both phases of one train_mux call: the model, its masks on the device, the run directory's files
+// and the best evaluation so far.
+class MuxLoop {
+ public:
+  MuxLoop(MuxBert& model, const MuxTrainConfig& config, const MuxTrainHooks& hooks, const train::RunWriter& writer,
+          int64_t pad_id, const std::string& tokenizer_dir)
+      : model_(model), config_(config), cfg_(config.train), hooks_(hooks), writer_(writer), pad_id_(pad_id),
+        tokenizer_dir_(tokenizer_dir), device_(cfg_.device) {}
+
+  void start() {
+    model_->to(device_);
+    if (hooks_.masks) hooks_.masks->apply(model_->bert);
+    masks_ = train::masks_on_device(hooks_.masks, device_);
+  }
+  void run(const Phase& phase);
+  void evaluate(int64_t steps, double epoch);
+  MuxTrainResult& result() { return result_; }
+
+ private:
+  void step(const Phase& phase, train::AdamW& optimizer, std::vector<int64_t> indices, int64_t steps, Sums& sums);
+  void report(const Phase& phase, int64_t steps, Sums& sums, Progress& progress) const;
+
+  MuxBert& model_;
+  const MuxTrainConfig& config_;
+  const train::TrainConfig& cfg_;
+  const MuxTrainHooks& hooks_;
+  const train::RunWriter& writer_;
+  const int64_t pad_id_;
+  const std::string& tokenizer_dir_;
+  const torch::Device device_;
+  prune::NamedTensors masks_;
+  train::Best best_;
+  MuxTrainResult result_;
+};
+
+void MuxLoop::evaluate(int64_t steps, double epoch) {
+  if (!hooks_.evaluate) return;
+  nlohmann::json m = hooks_.evaluate(model_);
+  model_->train();
+  m["phase"] = "task";
+  const bool best = writer_.record_eval(m, steps, epoch, hooks_.main_metric, best_);
+  result_.final_metrics = m;
+  result_.best_metrics = best_.metrics;
+  if (best && cfg_.save_models) save_mux(model_, writer_.dir() + "/best", tokenizer_dir_);
+}
+
+// One optimizer step on one batch: retrieval loss (warm-up) or the weighted task + retrieval loss.
+void MuxLoop::step(const Phase& phase, train::AdamW& optimizer, std::vector<int64_t> indices, int64_t steps,
+                   Sums& sums) {
+  pad_to_groups(indices, model_->n());
+  auto batch = train::collate(*phase.data, indices, phase.kind, pad_id_, cfg_.pad_to);
+  double task_value = 0.0, ret_value = 0.0, loss_value = 0.0;
+  train::with_precision(cfg_.precision, [&] {
+    MuxForwardOptions fo;
+    fo.retrieval = true;
+    fo.retrieval_fraction = config_.retrieval_fraction;
+    fo.all_positions = phase.task && phase.kind == train::LabelKind::kPerToken;
+    auto out = model_->forward(batch.input_ids.to(device_), batch.attention_mask.to(device_),
+                               batch.token_type_ids.to(device_), fo);
+    auto ret = retrieval_loss(out.retrieval_logits, out.retrieval_targets);
+    at::Tensor loss = ret;
+    if (phase.task) {
+      auto task_loss = model::head_loss(model_->bert->config(), out.task, batch.labels.to(device_)).to(torch::kFloat32);
+      task_value = task_loss.item<double>();
+      loss = config_.task_weight * task_loss + config_.retrieval_weight * ret;
+    }
+    loss.backward();
+    ret_value = ret.item<double>();
+    loss_value = loss.item<double>();
+    auto [c, k] = retrieval_hits(out.retrieval_logits.detach(), out.retrieval_targets);
+    sums.hits += c;
+    sums.counted += k;
+  });
+  train::mask_and_clip_gradients(model_->bert, masks_, model_->parameters(), cfg_.max_grad_norm);
+  train::optimizer_step(optimizer, phase.lr.at(steps), model_->bert, masks_);
+  sums.loss += loss_value;
+  sums.task += task_value;
+  sums.retrieval += ret_value;
+  ++sums.count;
+}
+
+// Every 50 steps (and at the end) the means since the last line go to metrics.jsonl.
+void MuxLoop::report(const Phase& phase, int64_t steps, Sums& sums, Progress& progress) const {
+  if (steps % 50 == 0 || steps == phase.lr.total) {
+    nlohmann::json line = {{"step", steps}, {"phase", phase.name}, {"split", "train"},
+                           {"loss", sums.loss / sums.count}, {"retrieval_loss", sums.retrieval / sums.count},
+                           {"retrieval_accuracy", sums.counted > 0 ? static_cast<double>(sums.hits) / sums.counted : 0.0},
+                           {"lr", phase.lr.at(steps - 1)}};
+    if (phase.task) line["task_loss"] = sums.task / sums.count;
+    writer_.append_metrics(line);
+    if (cfg_.progress) progress.update(steps, fmt::format("loss {:.4f}", sums.loss / sums.count));
+    sums = Sums{};
+  } else if (cfg_.progress) {
+    progress.update(steps);
+  }
+}
 
 }  // namespace
 
@@ -136,196 +227,125 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
   return stats;
 }
 
-MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warmup_text,
-                         const std::vector<train::Feature>& warmup_dev, const std::vector<train::Feature>& task_data,
-                         train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
-                         const std::string& run_dir, const std::string& tokenizer_dir) {
-  MuxTrainResult result;
-  const std::string result_path = run_dir + "/result.json";
-  if (path_exists(result_path)) {
-    const auto saved = read_json_file(result_path);
-    result.warmup_metrics = saved.value("warmup", nlohmann::json::object());
-    result.final_metrics = saved.value("final", nlohmann::json::object());
-    result.best_metrics = saved.value("best", nlohmann::json::object());
-    result.steps = saved.value("steps", int64_t{0});
-    result.skipped = true;
-    log::info("mux", "{} exists: training already done, skipped", result_path);
-    return result;
+namespace {
+
+void MuxLoop::run(const Phase& phase) {
+  const auto& data = *phase.data;
+  const int64_t per_epoch = train::steps_per_epoch(static_cast<int64_t>(data.size()), phase.batch_size);
+  const int64_t eval_every = train::eval_interval(cfg_.eval_every, per_epoch);  // 0: only at the end
+  train::AdamWOptions adam;
+  adam.lr = phase.lr.peak;
+  adam.weight_decay = cfg_.weight_decay;
+  train::AdamW optimizer(all_parameters(model_), adam, decays);
+  model_->train();
+  Progress progress("mux " + phase.name, phase.lr.total);
+  Sums sums;
+  int64_t steps = 0;
+  for (int64_t epoch = 0; steps < phase.lr.total; ++epoch) {
+    const auto batches =
+        train::epoch_batches(data, phase.batch_size, cfg_.seed + (phase.task ? 0 : 7717), epoch, cfg_.group_by_length);
+    for (size_t b = 0; b < batches.size() && steps < phase.lr.total; ++b) {
+      step(phase, optimizer, batches[b], steps, sums);
+      ++steps;
+      report(phase, steps, sums, progress);
+      if (phase.task && eval_every > 0 && steps % eval_every == 0 && steps != phase.lr.total) {
+        evaluate(steps, static_cast<double>(steps) / static_cast<double>(per_epoch));
+      }
+    }
   }
+  progress.finish();
+}
+
+// The retrieval warm-up, then its retrieval accuracy on held-out text.
+void warm_up(MuxLoop& loop, MuxBert& model, const std::vector<train::Feature>& text, const std::vector<train::Feature>& dev,
+             int64_t pad_id, const MuxTrainConfig& config, const train::RunWriter& writer) {
   const auto& cfg = config.train;
-  const int64_t n = model->n();
+  Phase w;
+  w.name = "warmup";
+  w.data = &text;
+  w.batch_size = config.warmup_batch_size > 0 ? config.warmup_batch_size : cfg.batch_size;
+  w.lr = {config.warmup_lr, std::min<int64_t>(config.warmup_steps / 10, 1000), config.warmup_steps};
+  log::info("mux", "retrieval warm-up: {} steps on {} text sequences, N={}", w.lr.total, text.size(), model->n());
+  loop.run(w);
+  const auto stats = predict_mux(model, dev.empty() ? text : dev, pad_id, cfg.batch_size, cfg.precision, cfg.device,
+                                 true, nullptr);
+  auto& metrics = loop.result().warmup_metrics;
+  metrics = {{"phase", "warmup"}, {"split", "dev"}, {"step", config.warmup_steps}, {"n", model->n()},
+             {"examples", stats.examples}, {"retrieval_accuracy", stats.retrieval_accuracy()}};
+  writer.append_metrics(metrics);
+  log::info("mux", "warm-up retrieval accuracy {:.4f} on {} sequences", stats.retrieval_accuracy(), stats.examples);
+  model->train();
+}
+
+// Task fine-tuning, then the final evaluation; returns the steps taken.
+int64_t fine_tune(MuxLoop& loop, const std::vector<train::Feature>& data, train::LabelKind kind, int64_t n,
+                  const MuxTrainConfig& config) {
+  const auto& cfg = config.train;
+  Phase t;
+  t.name = "task";
+  t.data = &data;
+  t.kind = kind;
+  t.task = true;
+  t.batch_size = cfg.batch_size;
+  const int64_t per_epoch = train::steps_per_epoch(static_cast<int64_t>(data.size()), cfg.batch_size);
+  t.lr.total = Step::parse(cfg.length).resolve(per_epoch);
+  t.lr.warmup = Step::parse(cfg.warmup).resolve(per_epoch);
+  t.lr.peak = cfg.lr;
+  LTH_CHECK(t.lr.total > 0, UsageError, "training length {} is zero steps", cfg.length);
+  log::info("mux", "task fine-tuning: {} steps, {} examples, N={}, loss {}·task + {}·retrieval", t.lr.total, data.size(),
+            n, config.task_weight, config.retrieval_weight);
+  loop.run(t);
+  loop.evaluate(t.lr.total, static_cast<double>(t.lr.total) / static_cast<double>(per_epoch));
+  return t.lr.total;
+}
+
+void check_config(const MuxTrainConfig& config, int64_t n, bool has_text, bool has_task) {
+  const auto& cfg = config.train;
   LTH_CHECK(cfg.batch_size > 0, UsageError, "--batch-size must be positive");
-  LTH_CHECK(config.warmup_steps == 0 || !warmup_text.empty(), UsageError,
-            "--warmup-steps {} needs raw text (--text PATH)", config.warmup_steps);
-  LTH_CHECK(config.warmup_steps > 0 || !task_data.empty(), UsageError, "nothing to train: no task data and no warm-up");
+  LTH_CHECK(config.warmup_steps == 0 || has_text, UsageError, "--warmup-steps {} needs raw text (--text PATH)",
+            config.warmup_steps);
+  LTH_CHECK(config.warmup_steps > 0 || has_task, UsageError, "nothing to train: no task data and no warm-up");
   if (cfg.batch_size % n != 0) {
     log::warn("mux", "--batch-size {} is not a multiple of N={}: each batch's last group is completed with duplicates",
               cfg.batch_size, n);
   }
-  make_dirs(run_dir);
-  const std::string metrics_path = run_dir + "/metrics.jsonl";
-  if (path_exists(metrics_path)) fs::remove(metrics_path);
-  const torch::Device device(cfg.device);
-  model->to(device);
+}
 
-  std::map<std::string, at::Tensor> masks_on_device;
-  if (hooks.masks) {
-    hooks.masks->apply(model->bert);
-    for (const auto& [name, m] : hooks.masks->tensors) masks_on_device[name] = m.to(device, torch::kFloat32);
-  }
-  auto bert_params = model->bert->named_parameters();
-  double best = -1e300;
+MuxTrainResult skipped(const nlohmann::json& saved, const std::string& path) {
+  MuxTrainResult result;
+  result.warmup_metrics = saved.value("warmup", nlohmann::json::object());
+  result.final_metrics = saved.value("final", nlohmann::json::object());
+  result.best_metrics = saved.value("best", nlohmann::json::object());
+  result.steps = saved.value("steps", int64_t{0});
+  result.skipped = true;
+  log::info("mux", "{} exists: training already done, skipped", path);
+  return result;
+}
+
+}  // namespace
+
+MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warmup_text,
+                         const std::vector<train::Feature>& warmup_dev, const std::vector<train::Feature>& task_data,
+                         train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
+                         const std::string& run_dir, const std::string& tokenizer_dir) {
+  const train::RunWriter writer(run_dir, true);
+  if (const auto saved = writer.read_result()) return skipped(*saved, writer.result_path());
+  const int64_t n = model->n();
+  check_config(config, n, !warmup_text.empty(), !task_data.empty());
+  writer.create();
+  writer.start_metrics(false, 0);
+  MuxLoop loop(model, config, hooks, writer, pad_id, tokenizer_dir);
+  loop.start();
   const auto start = std::chrono::steady_clock::now();
-
-  auto evaluate = [&](int64_t steps, double epoch) {
-    if (!hooks.evaluate) return;
-    nlohmann::json m = hooks.evaluate(model);
-    model->train();
-    m["step"] = steps;
-    m["epoch"] = epoch;
-    m["phase"] = "task";
-    m["split"] = "dev";
-    append_line(metrics_path, m);
-    result.final_metrics = m;
-    const double v = metric_value(m, hooks.main_metric);
-    if (v > best) {
-      best = v;
-      result.best_metrics = m;
-      if (cfg.save_models) save_mux(model, run_dir + "/best", tokenizer_dir);
-    }
-  };
-
-  auto run = [&](const Phase& phase) {
-    const int64_t bs = phase.batch_size;
-    const auto& data = *phase.data;
-    const int64_t per_epoch = std::max<int64_t>(1, (static_cast<int64_t>(data.size()) + bs - 1) / bs);
-    // 0 (eval_every "0it"): evaluate only at the end of training.
-    const int64_t eval_every = cfg.eval_every.empty() ? per_epoch : Step::parse(cfg.eval_every).resolve(per_epoch);
-    train::AdamWOptions adam;
-    adam.lr = phase.lr;
-    adam.weight_decay = cfg.weight_decay;
-    train::AdamW optimizer(all_parameters(model), adam, decays);
-    auto lr_at = [&](int64_t step) {
-      if (phase.warmup > 0 && step < phase.warmup) return phase.lr * static_cast<double>(step) / static_cast<double>(phase.warmup);
-      return phase.lr * std::max(0.0, static_cast<double>(phase.total - step) /
-                                          static_cast<double>(std::max<int64_t>(1, phase.total - phase.warmup)));
-    };
-    model->train();
-    Progress progress("mux " + phase.name, phase.total);
-    double loss_sum = 0.0, task_sum = 0.0, ret_sum = 0.0;
-    int64_t loss_count = 0, hits = 0, counted = 0;
-    int64_t steps = 0;
-    for (int64_t epoch = 0; steps < phase.total; ++epoch) {
-      const auto batches = train::epoch_batches(data, bs, cfg.seed + (phase.task ? 0 : 7717), epoch, cfg.group_by_length);
-      for (size_t b = 0; b < batches.size() && steps < phase.total; ++b) {
-        auto indices = batches[b];
-        pad_to_groups(indices, n);
-        auto batch = train::collate(data, indices, phase.kind, pad_id, cfg.pad_to);
-        double task_value = 0.0, ret_value = 0.0, loss_value = 0.0;
-        train::with_precision(cfg.precision, [&] {
-          MuxForwardOptions fo;
-          fo.retrieval = true;
-          fo.retrieval_fraction = config.retrieval_fraction;
-          fo.all_positions = phase.task && kind == train::LabelKind::kPerToken;
-          auto out = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device),
-                                    batch.token_type_ids.to(device), fo);
-          auto ret = retrieval_loss(out.retrieval_logits, out.retrieval_targets);
-          at::Tensor loss = ret;
-          if (phase.task) {
-            auto task_loss = model::head_loss(model->bert->config(), out.task, batch.labels.to(device)).to(torch::kFloat32);
-            task_value = task_loss.item<double>();
-            loss = config.task_weight * task_loss + config.retrieval_weight * ret;
-          }
-          loss.backward();
-          ret_value = ret.item<double>();
-          loss_value = loss.item<double>();
-          auto [c, k] = retrieval_hits(out.retrieval_logits.detach(), out.retrieval_targets);
-          hits += c;
-          counted += k;
-        });
-        {
-          torch::NoGradGuard no_grad;
-          for (const auto& [name, m] : masks_on_device) {
-            auto* p = bert_params.find(name);
-            if (p != nullptr && p->grad().defined()) p->mutable_grad().mul_(m);
-          }
-          if (cfg.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), cfg.max_grad_norm);
-        }
-        optimizer.step(lr_at(steps));
-        optimizer.zero_grad();
-        if (!masks_on_device.empty()) prune::apply_mask_tensors(model->bert, masks_on_device);
-        ++steps;
-        loss_sum += loss_value;
-        task_sum += task_value;
-        ret_sum += ret_value;
-        ++loss_count;
-        if (steps % 50 == 0 || steps == phase.total) {
-          nlohmann::json line = {{"step", steps}, {"phase", phase.name}, {"split", "train"},
-                                 {"loss", loss_sum / loss_count}, {"retrieval_loss", ret_sum / loss_count},
-                                 {"retrieval_accuracy", counted > 0 ? static_cast<double>(hits) / counted : 0.0},
-                                 {"lr", lr_at(steps - 1)}};
-          if (phase.task) line["task_loss"] = task_sum / loss_count;
-          append_line(metrics_path, line);
-          if (cfg.progress) progress.update(steps, fmt::format("loss {:.4f}", loss_sum / loss_count));
-          loss_sum = task_sum = ret_sum = 0.0;
-          loss_count = hits = counted = 0;
-        } else if (cfg.progress) {
-          progress.update(steps);
-        }
-        if (phase.task && eval_every > 0 && steps % eval_every == 0 && steps != phase.total) {
-          evaluate(steps, static_cast<double>(steps) / static_cast<double>(per_epoch));
-        }
-      }
-    }
-    progress.finish();
-    return per_epoch;
-  };
-
-  if (config.warmup_steps > 0) {
-    Phase w;
-    w.name = "warmup";
-    w.data = &warmup_text;
-    w.batch_size = config.warmup_batch_size > 0 ? config.warmup_batch_size : cfg.batch_size;
-    w.total = config.warmup_steps;
-    w.warmup = std::min<int64_t>(config.warmup_steps / 10, 1000);
-    w.lr = config.warmup_lr;
-    log::info("mux", "retrieval warm-up: {} steps on {} text sequences, N={}", w.total, warmup_text.size(), n);
-    run(w);
-    const auto& dev = warmup_dev.empty() ? warmup_text : warmup_dev;
-    const auto stats = predict_mux(model, dev, pad_id, cfg.batch_size, cfg.precision, cfg.device, true, nullptr);
-    result.warmup_metrics = {{"phase", "warmup"}, {"split", "dev"}, {"step", config.warmup_steps}, {"n", n},
-                             {"examples", stats.examples}, {"retrieval_accuracy", stats.retrieval_accuracy()}};
-    append_line(metrics_path, result.warmup_metrics);
-    log::info("mux", "warm-up retrieval accuracy {:.4f} on {} sequences", stats.retrieval_accuracy(), stats.examples);
-    model->train();
-  }
-  int64_t task_steps = 0;
-  if (!task_data.empty()) {
-    Phase t;
-    t.name = "task";
-    t.data = &task_data;
-    t.kind = kind;
-    t.task = true;
-    t.batch_size = cfg.batch_size;
-    const int64_t per_epoch = std::max<int64_t>(1, (static_cast<int64_t>(task_data.size()) + cfg.batch_size - 1) / cfg.batch_size);
-    t.total = Step::parse(cfg.length).resolve(per_epoch);
-    t.warmup = Step::parse(cfg.warmup).resolve(per_epoch);
-    t.lr = cfg.lr;
-    LTH_CHECK(t.total > 0, UsageError, "training length {} is zero steps", cfg.length);
-    log::info("mux", "task fine-tuning: {} steps, {} examples, N={}, loss {}·task + {}·retrieval", t.total,
-              task_data.size(), n, config.task_weight, config.retrieval_weight);
-    run(t);
-    task_steps = t.total;
-    evaluate(t.total, static_cast<double>(t.total) / static_cast<double>(per_epoch));
-  }
+  if (config.warmup_steps > 0) warm_up(loop, model, warmup_text, warmup_dev, pad_id, config, writer);
+  const int64_t task_steps = task_data.empty() ? 0 : fine_tune(loop, task_data, kind, n, config);
+  MuxTrainResult& result = loop.result();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.steps = task_steps;
-  if (cfg.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
-  nlohmann::json saved = {{"warmup", result.warmup_metrics}, {"final", result.final_metrics},
-                          {"best", result.best_metrics},     {"steps", task_steps},
-                          {"warmup_steps", config.warmup_steps}, {"seconds", result.seconds}, {"n", n},
-                          {"main_metric", hooks.main_metric}};
-  write_file_atomic(result_path, saved.dump(2) + "\n");
+  if (config.train.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
+  writer.write_result({{"warmup", result.warmup_metrics}, {"final", result.final_metrics},
+                       {"best", result.best_metrics}, {"steps", task_steps}, {"warmup_steps", config.warmup_steps},
+                       {"seconds", result.seconds}, {"n", n}, {"main_metric", hooks.main_metric}});
   return result;
 }
 

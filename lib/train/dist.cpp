@@ -9,8 +9,6 @@
 namespace lth::train {
 namespace {
 
-thread_local Dist* g_active = nullptr;
-
 at::Tensor rows(const at::Tensor& t, int64_t begin, int64_t end) {
   return t.defined() ? t.slice(0, begin, end).contiguous() : t;
 }
@@ -105,10 +103,5 @@ ReduceResult reduce_gradients(Dist& dist, const std::vector<at::Tensor>& paramet
   }
   return result;
 }
-
-Dist* active_dist() { return g_active; }
-
-ActiveDist::ActiveDist(Dist* dist) : previous_(g_active) { g_active = dist; }
-ActiveDist::~ActiveDist() { g_active = previous_; }
 
 }  // namespace lth::train

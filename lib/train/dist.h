@@ -58,17 +58,4 @@ struct ReduceResult {
 ReduceResult reduce_gradients(Dist& dist, const std::vector<at::Tensor>& parameters, double local_loss,
                               bool local_stop, int64_t bucket_bytes = 25 << 20);
 
-// The group evaluation runs on: while a scope is alive, tasks::predict shards its batches over it.
-Dist* active_dist();
-class ActiveDist {
- public:
-  explicit ActiveDist(Dist* dist);
-  ~ActiveDist();
-  ActiveDist(const ActiveDist&) = delete;
-  ActiveDist& operator=(const ActiveDist&) = delete;
-
- private:
-  Dist* previous_;
-};
-
 }  // namespace lth::train

@@ -1,7 +1,10 @@
 // The fine-tuning loop: AdamW (no decay on biases/LayerNorm), linear warmup and decay, gradient
 // clipping and accumulation, seeded length-grouped batches, evaluation during training, best/last
 // checkpoints in HF format, exact resume after a kill, SIGINT/SIGTERM -> checkpoint and exit, and
-// masks kept exact (pruned weights are exactly 0 after every step).
+// masks kept exact (pruned weights are exactly 0 after every step). The loop is built from pieces
+// other loops reuse (lth mux): the schedule (train/schedule.h), the optimizer step with masks and
+// precision (train/step.h) and the run directory's files (train/run_writer.h); the resume
+// checkpoint is train/checkpoint.h.
 #pragma once
 
 #include <functional>
@@ -16,6 +19,7 @@
 #include "model/bert.h"
 #include "prune/mask.h"
 #include "train/data.h"
+#include "train/eval_context.h"
 
 namespace lth::train {
 
@@ -45,8 +49,9 @@ struct TrainConfig {
 };
 
 struct Hooks {
-  // Evaluates the model; returns metrics (numbers). `main_metric` names the one that picks "best".
-  std::function<nlohmann::json(model::Bert&)> evaluate;
+  // Evaluates the model with the loop's context (its data-parallel group, if any); returns metrics
+  // (numbers). `main_metric` names the one that picks "best".
+  std::function<nlohmann::json(model::Bert&, const EvalContext&)> evaluate;
   std::string main_metric;
   // Changes a batch before the forward pass (MLM masking). `step` is the optimizer step about to run.
   std::function<void(Batch&, int64_t step)> transform_batch;
@@ -71,9 +76,6 @@ struct TrainResult {
 TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
                   const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
                   const std::string& tokenizer_dir = "");
-
-// Runs `fn` with bf16 autocast enabled on CPU when precision == "bf16".
-void with_precision(const std::string& precision, const std::function<void()>& fn);
 
 // Thrown when SIGINT/SIGTERM stopped training after a checkpoint was written.
 class Interrupted : public Error {

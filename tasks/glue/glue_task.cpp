@@ -103,13 +103,14 @@ class GlueTask : public Task {
     return glue::featurize(spec_, examples, *tok_, options_.max_length, true);
   }
 
-  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) override {
+  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path,
+                          const train::EvalContext& context) override {
     const auto examples = read(split, split == default_eval_split() ? options_.dev_file : "");
     const auto features = glue::featurize(spec_, examples, *tok_, options_.max_length, false);
     std::vector<int> predicted(examples.size(), -1);
     std::vector<double> scores(examples.size(), 0.0);
-    predict(model, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size, options_.precision,
-            options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+    predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
+            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
               auto logits = out.logits.to(torch::kCPU, torch::kFloat32);
               for (size_t r = 0; r < batch.indices.size(); ++r) {
                 const auto i = static_cast<size_t>(batch.indices[r]);

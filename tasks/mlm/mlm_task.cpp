@@ -63,7 +63,10 @@ class MlmTask : public Task {
     return [this](train::Batch& batch, int64_t step) { mask_batch(batch, options_.seed * 7919ULL + static_cast<uint64_t>(step)); };
   }
 
-  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string&) override {
+  // Runs its own forward pass (the decoder at masked positions only) in one process: the context's
+  // forward and group are not used.
+  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string&,
+                          const train::EvalContext&) override {
     LTH_CHECK(split == "dev", UsageError, "mlm has only the dev split (held-out text), not '{}'", split);
     load();
     double loss_sum = 0.0;

@@ -73,7 +73,8 @@ class NerTask : public Task {
     return out;
   }
 
-  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) override {
+  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path,
+                          const train::EvalContext& context) override {
     const std::string path = file_for(split, true);
     ner::Corpus corpus = ner::read_conll2003(path);
     ner::convert_to_iob2(corpus);
@@ -88,8 +89,8 @@ class NerTask : public Task {
     }
     std::vector<std::vector<std::string>> predicted(corpus.sentences.size()), gold(corpus.sentences.size());
     int64_t cut = 0;
-    predict(model, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size, options_.precision,
-            options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+    predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
+            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
               const auto best = out.logits.to(torch::kCPU, torch::kFloat32).argmax(-1).contiguous();  // [B, L]
               const auto acc = best.accessor<int64_t, 2>();
               for (std::size_t r = 0; r < batch.indices.size(); ++r) {

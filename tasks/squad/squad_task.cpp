@@ -114,14 +114,15 @@ class SquadTask : public Task {
     return out;
   }
 
-  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path) override {
+  nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path,
+                          const train::EvalContext& context) override {
     EvalSplit& data = eval_split(split);
     std::vector<squad::FeatureLogits> logits(data.windows.size());
     std::vector<train::Feature> features;
     features.reserve(data.windows.size());
     for (const auto& w : data.windows) features.push_back(w.feature);
-    predict(model, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size, options_.precision,
-            options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+    predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
+            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
               const auto start = out.start_logits.to(torch::kCPU, torch::kFloat32).contiguous();
               const auto end = out.end_logits.to(torch::kCPU, torch::kFloat32).contiguous();
               const int64_t cols = start.size(1);
