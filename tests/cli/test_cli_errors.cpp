@@ -81,4 +81,35 @@ TEST_SUITE("cli") {
     CHECK(j["weight_decay"].get<double>() == 0.0);            // default
     CHECK_FALSE(lth::path_exists(tmp.file("run")));           // nothing was run
   }
+
+  TEST_CASE("one option table: every key is its flag without dashes, and --dump-config reads back as --config") {
+    lt::TempDir tmp("cli-table");
+    const std::string base = "prune --model " + quote(lt::fixture_model()) + " --task glue/sst2 ";
+    // Flags (old spellings among them) and the keys they set.
+    auto r = lt::run_lth(base + "--levels 3 --schedule linear --baselines random,reinit --train a.tsv --dev-file b.tsv "
+                                "--no-group-by-length --no-save-models --pad-to-max-length --epochs 2 --dump-config");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const json j = json::parse(r.out);
+    CHECK(j["levels"] == 3);
+    CHECK(j["schedule"] == "linear");
+    CHECK(j["baselines"] == json::array({"random", "reinit"}));
+    CHECK(j["train_file"] == "a.tsv");
+    CHECK(j["dev_file"] == "b.tsv");
+    CHECK(j["group_by_length"] == false);
+    CHECK(j["save_models"] == false);
+    CHECK(j["pad_to_max_length"] == true);
+    CHECK(j["length"] == "2ep");
+    // The dump as a config file resolves to the same config.
+    std::ofstream(tmp.file("dumped.json")) << r.out;
+    auto again = lt::run_lth("prune --config " + quote(tmp.file("dumped.json")) + " --dump-config");
+    REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+    CHECK(json::parse(again.out) == j);
+    // An IMP key from a file is range-checked like its flag: exit 1 naming the file and key.
+    std::ofstream(tmp.file("levels.json")) << R"({"levels": 5000})";
+    auto bad = lt::run_lth(base + "--config " + quote(tmp.file("levels.json")) + " --dump-config");
+    CHECK(bad.exit_code == 1);
+    CHECK_MESSAGE(bad.err.find("levels.json") != std::string::npos, bad.err);
+    CHECK_MESSAGE(bad.err.find("levels must be an integer in 0..1000") != std::string::npos, bad.err);
+    CHECK(lt::run_lth(base + "--levels 5000 --dump-config").exit_code == 2);
+  }
 }
