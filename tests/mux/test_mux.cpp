@@ -418,6 +418,10 @@ TEST_SUITE("mux") {
     CHECK(metrics.contains("accuracy"));
     CHECK(metrics.contains("retrieval_accuracy"));
     CHECK(metrics["accuracy"] == trained["accuracy"]);
+    // The run's model directory alone has no task to inherit: a usage error, not a JSON type error.
+    auto bare = testing::run_lth("mux eval --model " + testing::quote(run + "/model") + " --threads 1");
+    CHECK(bare.exit_code == 2);
+    CHECK_MESSAGE(bare.err.find("give --task") != std::string::npos, bare.err);
 
     auto bench = testing::run_lth("mux bench --model " + model +
                                   " --n 1,2,5 --seq-len 16 --rounds 2 --threads 1 --json --index-tokens "
