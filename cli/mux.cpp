@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/option_table.h"
 #include "cli/options.h"
 #include "cli/train_options.h"
 #include "core/runtime.h"
@@ -13,22 +14,49 @@
 namespace lth::cli {
 namespace {
 
-void add_mux_shape_options(CLI::App& cmd, tasks::MuxSettings& o) {
-  cmd.add_option("--mux", o.mux, "Multiplexer: hadamard, ortho or binary")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"hadamard", "ortho", "binary"}));
-  cmd.add_option("--demux", o.demux, "Demultiplexer: index (prefix tokens), keys (learned) or mlp (per instance)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"index", "keys", "mlp"}));
-  cmd.add_option("--index-tokens", o.index_tokens,
-                 "Index demux prefix tokens as a format over 0..N ({0}: filler, {i}: instance i-1's index token)")
-      ->capture_default_str();
-  cmd.add_option("--mask", o.mask, "Ticket mask (mask.safetensors, tensors named by HF parameter keys)");
+// lth mux's settings, declared once: --n ... --retrieval-fraction, the keys of config.json's "mux"
+// section (and of --config's). `shape_only`: the multiplexer's shape and the mask (lth mux bench).
+std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only) {
+  auto t = std::make_shared<OptionTable<tasks::MuxSettings>>();
+  if (!shape_only) {
+    t->field("n", "Instances per forward pass", [](auto& o) -> auto& { return o.n; }).default_shown().in_range(count(1, 512));
+  }
+  t->field("mux", "Multiplexer: hadamard, ortho or binary", [](auto& o) -> auto& { return o.mux; })
+      .default_shown()
+      .one_of({"hadamard", "ortho", "binary"});
+  t->field("demux", "Demultiplexer: index (prefix tokens), keys (learned) or mlp (per instance)",
+           [](auto& o) -> auto& { return o.demux; })
+      .default_shown()
+      .one_of({"index", "keys", "mlp"});
+  t->field("index_tokens", "Index demux prefix tokens as a format over 0..N ({0}: filler, {i}: instance i-1's index token)",
+           [](auto& o) -> auto& { return o.index_tokens; })
+      .default_shown();
+  t->field("mask", "Ticket mask (mask.safetensors, tensors named by HF parameter keys)", [](auto& o) -> auto& { return o.mask; });
+  if (shape_only) return t;
+  t->field("hadamard_norm", "L2 norm of the Hadamard vectors (0 = sqrt(hidden))", [](auto& o) -> auto& { return o.hadamard_norm; })
+      .default_shown().in_range(non_negative_number());
+  t->field("warmup_steps", "Retrieval warm-up steps on --text (retrieval loss alone)", [](auto& o) -> auto& { return o.warmup_steps; })
+      .default_shown().in_range(count(0, 1e12));
+  t->field("warmup_lr", "Warm-up peak learning rate", [](auto& o) -> auto& { return o.warmup_lr; })
+      .default_shown().in_range(positive_number());
+  t->field("warmup_batch_size", "Warm-up batch size (0 = --batch-size)", [](auto& o) -> auto& { return o.warmup_batch_size; })
+      .default_shown().in_range(count(0, 1 << 20));
+  t->field("task_weight", "Weight of the task loss in fine-tuning", [](auto& o) -> auto& { return o.task_weight; })
+      .default_shown().in_range(non_negative_number());
+  t->field("retrieval_weight", "Weight of the retrieval loss in fine-tuning", [](auto& o) -> auto& { return o.retrieval_weight; })
+      .default_shown().in_range(non_negative_number());
+  t->field("retrieval_fraction",
+           "Share of positions the retrieval loss scores while training (1 = all, as DataMUX; less is cheaper)",
+           [](auto& o) -> auto& { return o.retrieval_fraction; })
+      .default_shown().in_range(Range{1e-6, 1.0});
+  return t;
 }
 
 void run_mux_train(const TrainingConfig& cfg, const tasks::MuxSettings& mo) {
+  nlohmann::json resolved = cfg.to_json();
+  resolved["mux"] = mux_table(false)->to_json(mo);
   tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.task_options.data, cfg.out, cfg.task_options.texts, cfg.train, cfg.task_options, mo,
-                         cfg.force, cfg.to_json()};
+                         cfg.force, resolved};
   fmt::print("{}\n", tasks::run_mux_train(run).dump());
 }
 
@@ -71,28 +99,8 @@ void add_mux_command(CLI::App& app) {
     cfg->train.length = "3ep";
     auto mo = std::make_shared<tasks::MuxSettings>();
     auto* cmd = mux->add_subcommand("train", "Retrieval warm-up on raw text, then task fine-tuning at N inputs per pass");
-    auto resolve = add_training_options(*cmd, cfg);
-    cmd->add_option("--n", mo->n, "Instances per forward pass")->capture_default_str()->check(CLI::Range(1, 512));
-    add_mux_shape_options(*cmd, *mo);
-    add_number(*cmd, "--hadamard-norm", mo->hadamard_norm, "L2 norm of the Hadamard vectors (0 = sqrt(hidden))",
-               non_negative_number())
-        ->capture_default_str();
-    add_number(*cmd, "--warmup-steps", mo->warmup_steps, "Retrieval warm-up steps on --text (retrieval loss alone)",
-               count(0, 1e12))
-        ->capture_default_str();
-    add_number(*cmd, "--warmup-lr", mo->warmup_lr, "Warm-up peak learning rate", positive_number())->capture_default_str();
-    add_number(*cmd, "--warmup-batch-size", mo->warmup_batch_size, "Warm-up batch size (0 = --batch-size)",
-               count(0, 1 << 20))
-        ->capture_default_str();
-    add_number(*cmd, "--task-weight", mo->task_weight, "Weight of the task loss in fine-tuning", non_negative_number())
-        ->capture_default_str();
-    add_number(*cmd, "--retrieval-weight", mo->retrieval_weight, "Weight of the retrieval loss in fine-tuning",
-               non_negative_number())
-        ->capture_default_str();
-    add_number(*cmd, "--retrieval-fraction", mo->retrieval_fraction,
-               "Share of positions the retrieval loss scores while training (1 = all, as DataMUX; less is cheaper)",
-               Range{1e-6, 1.0})
-        ->capture_default_str();
+    const auto table = mux_table(false);
+    auto resolve = add_training_options(*cmd, cfg, true, [table, mo](CLI::App& c) { return bind_options(c, table, mo, "mux"); });
     cmd->callback([cfg, mo, resolve] {
       if (resolve()) run_mux_train(*cfg, *mo);
     });
@@ -131,7 +139,7 @@ void add_mux_command(CLI::App& app) {
     add_number(*cmd, "--rounds", cfg->run.bench.rounds, "Interleaved repetitions (median taken)", count(1, 1e6))
         ->capture_default_str();
     cmd->add_flag("--json", cfg->json, "Print one JSON object");
-    add_mux_shape_options(*cmd, cfg->run.mux);
+    mux_table(true)->add_flags(*cmd, cfg->run.mux);  // no --config here: the flags bind directly
     add_runtime_options(*cmd, cfg->runtime);
     cmd->callback([cfg] { run_mux_bench(*cfg); });
   }

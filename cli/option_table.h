@@ -203,15 +203,31 @@ struct BoundOptions {
   std::function<void(const std::string& config_file)> check;
 };
 
+// `section`, when given, nests the table's keys under one key of the config ({"mux": {"n": 2, ...}}),
+// as config.json holds them; the flags stay flat (--n).
 template <typename Config>
-BoundOptions bind_options(CLI::App& cmd, std::shared_ptr<const OptionTable<Config>> table, std::shared_ptr<Config> cfg) {
+BoundOptions bind_options(CLI::App& cmd, std::shared_ptr<const OptionTable<Config>> table, std::shared_ptr<Config> cfg,
+                          const std::string& section = "") {
   auto scratch = std::make_shared<Config>(*cfg);
   auto added = std::make_shared<typename OptionTable<Config>::Added>(table->add_flags(cmd, *scratch));
   BoundOptions bound;
-  bound.read = [table, cfg](JsonFields& fields) { table->read(*cfg, fields); };
-  bound.to_json = [table, cfg] { return table->to_json(*cfg); };
+  bound.read = [table, cfg, section](JsonFields& fields) {
+    if (section.empty()) return table->read(*cfg, fields);
+    nlohmann::json nested;
+    fields.take(section.c_str(), nested);
+    if (nested.is_null()) return;
+    JsonFields inner(nested, fields.source() + ": " + section);
+    table->read(*cfg, inner);
+    inner.reject_unknown();
+  };
+  bound.to_json = [table, cfg, section] {
+    if (section.empty()) return table->to_json(*cfg);
+    return nlohmann::json{{section, table->to_json(*cfg)}};
+  };
   bound.merge_flags = [table, cfg, scratch, added] { table->merge_flags(*cfg, *scratch, *added); };
-  bound.check = [table, cfg, added](const std::string& config_file) { table->check(*cfg, *added, config_file); };
+  bound.check = [table, cfg, added, section](const std::string& config_file) {
+    table->check(*cfg, *added, config_file.empty() || section.empty() ? config_file : config_file + ": " + section);
+  };
   return bound;
 }
 

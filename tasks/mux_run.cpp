@@ -21,13 +21,6 @@
 
 namespace lth::tasks {
 
-nlohmann::json MuxSettings::to_json() const {
-  return {{"n", n}, {"mux", mux}, {"demux", demux}, {"index_tokens", index_tokens}, {"hadamard_norm", hadamard_norm},
-          {"mask", mask}, {"warmup_steps", warmup_steps}, {"warmup_lr", warmup_lr},
-          {"warmup_batch_size", warmup_batch_size}, {"task_weight", task_weight},
-          {"retrieval_weight", retrieval_weight}, {"retrieval_fraction", retrieval_fraction}};
-}
-
 namespace {
 
 mux::MuxConfig mux_config(const MuxSettings& o, uint64_t seed) {
@@ -212,7 +205,6 @@ nlohmann::json run_mux_train(const MuxTrainRun& run) {
   const int64_t prefix = mc.demux == mux::DemuxKind::kIndex ? mc.n : 0;
   const int64_t max_length = fitting_length(bert_config, run.task_options.max_length, prefix);
   nlohmann::json saved = run.resolved;
-  saved["mux"] = run.mux.to_json();
   saved["max_length"] = max_length;
   nlohmann::json identity = identity_of(saved);
   if (!run.mux.mask.empty()) identity["mux"]["mask"] = sha256_hex(read_file(run.mux.mask));  // the content, not the path

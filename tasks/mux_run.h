@@ -31,8 +31,6 @@ struct MuxSettings {
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
   double retrieval_fraction = 1.0;
-
-  nlohmann::json to_json() const;
 };
 
 struct MuxTrainRun {
@@ -42,7 +40,7 @@ struct MuxTrainRun {
   TaskOptions task_options;
   MuxSettings mux;
   bool force = false;         // replace a run with other settings in `out`
-  nlohmann::json resolved;    // the training config; config.json adds "mux" and "max_length"
+  nlohmann::json resolved;    // the config, "mux" section included (cli/mux.cpp's table); config.json adds "max_length"
 };
 
 // Warm-up and/or fine-tuning into the run directory `out`; returns the line `lth mux train` prints

@@ -59,6 +59,8 @@ class JsonFields {
   // ConfigError naming the first key that was not taken.
   void reject_unknown() const;
 
+  const std::string& source() const { return source_; }
+
  private:
   const nlohmann::json& j_;
   std::string source_;

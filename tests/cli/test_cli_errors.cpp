@@ -111,5 +111,24 @@ TEST_SUITE("cli") {
     CHECK_MESSAGE(bad.err.find("levels.json") != std::string::npos, bad.err);
     CHECK_MESSAGE(bad.err.find("levels must be an integer in 0..1000") != std::string::npos, bad.err);
     CHECK(lt::run_lth(base + "--levels 5000 --dump-config").exit_code == 2);
+    // lth mux train: its settings are config.json's "mux" section, flags flat (--n), keys nested.
+    const std::string mux = "mux train --model " + quote(lt::fixture_model()) + " --task glue/sst2 ";
+    auto m = lt::run_lth(mux + "--n 3 --demux keys --dump-config");
+    REQUIRE_MESSAGE(m.exit_code == 0, m.err);
+    const json mj = json::parse(m.out);
+    CHECK(mj["mux"]["n"] == 3);
+    CHECK(mj["mux"]["demux"] == "keys");
+    std::ofstream(tmp.file("mux.json")) << m.out;
+    auto m2 = lt::run_lth("mux train --config " + quote(tmp.file("mux.json")) + " --dump-config");
+    REQUIRE_MESSAGE(m2.exit_code == 0, m2.err);
+    CHECK(json::parse(m2.out) == mj);
+    std::ofstream(tmp.file("mux-bad.json")) << R"({"mux": {"n": 4000}})";
+    auto mb = lt::run_lth(mux + "--config " + quote(tmp.file("mux-bad.json")) + " --dump-config");
+    CHECK(mb.exit_code == 1);
+    CHECK_MESSAGE(mb.err.find("mux-bad.json: mux: n must be an integer in 1..512") != std::string::npos, mb.err);
+    std::ofstream(tmp.file("mux-key.json")) << R"({"mux": {"nn": 4}})";
+    auto mk = lt::run_lth(mux + "--config " + quote(tmp.file("mux-key.json")) + " --dump-config");
+    CHECK(mk.exit_code == 1);
+    CHECK_MESSAGE(mk.err.find("unknown key 'nn'") != std::string::npos, mk.err);
   }
 }
