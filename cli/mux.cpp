@@ -52,9 +52,9 @@ std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only
   return t;
 }
 
-void run_mux_train(const TrainingConfig& cfg, const tasks::MuxSettings& mo) {
+void run_mux_train(const TrainingConfig& cfg, const tasks::MuxSettings& mo, const OptionTable<tasks::MuxSettings>& table) {
   nlohmann::json resolved = cfg.to_json();
-  resolved["mux"] = mux_table(false)->to_json(mo);
+  resolved["mux"] = table.to_json(mo);
   tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.task_options.data, cfg.out, cfg.task_options.texts, cfg.train, cfg.task_options, mo,
                          cfg.force, resolved};
   fmt::print("{}\n", tasks::run_mux_train(run).dump());
@@ -101,8 +101,8 @@ void add_mux_command(CLI::App& app) {
     auto* cmd = mux->add_subcommand("train", "Retrieval warm-up on raw text, then task fine-tuning at N inputs per pass");
     const auto table = mux_table(false);
     auto resolve = add_training_options(*cmd, cfg, true, [table, mo](CLI::App& c) { return bind_options(c, table, mo, "mux"); });
-    cmd->callback([cfg, mo, resolve] {
-      if (resolve()) run_mux_train(*cfg, *mo);
+    cmd->callback([cfg, mo, resolve, table] {
+      if (resolve()) run_mux_train(*cfg, *mo, *table);
     });
   }
   {

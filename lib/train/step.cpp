@@ -41,10 +41,12 @@ prune::NamedTensors masks_on_device(const prune::Mask* mask, const c10::Device& 
 void mask_and_clip_gradients(model::Bert& bert, const prune::NamedTensors& masks,
                              const std::vector<at::Tensor>& parameters, double max_grad_norm) {
   torch::NoGradGuard no_grad;
-  auto params = bert->named_parameters();
-  for (const auto& [name, m] : masks) {
-    auto* p = params.find(name);
-    if (p != nullptr && p->grad().defined()) p->mutable_grad().mul_(m);
+  if (!masks.empty()) {  // a dense run does not build the name table every step
+    auto params = bert->named_parameters();
+    for (const auto& [name, m] : masks) {
+      auto* p = params.find(name);
+      if (p != nullptr && p->grad().defined()) p->mutable_grad().mul_(m);
+    }
   }
   if (max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(parameters, max_grad_norm);
 }
