@@ -29,8 +29,14 @@ deps:
 lth-deps:
 	@scripts/install-deps $(if $(filter debian,$(TORCH)),debian,all)
 
+# Ninja when installed (scripts/install-deps does): it compiles a target's sources while the libraries
+# it links are still being archived, which keeps both cores busy; else CMake's default generator. The
+# generator is chosen when a build folder is first configured.
+GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
+generator_for = $(if $(wildcard $(1)/CMakeCache.txt),,$(GENERATOR))
+
 $(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(TORCH_FLAGS) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release $(TORCH_FLAGS) $(CMAKE_FLAGS)
 
 configure: $(BUILD_DIR)/CMakeCache.txt
 
@@ -59,7 +65,7 @@ reproduce: lth
 # coverage; the unit tests and the fuzz targets are both built in it, so CI compiles our code once
 # for both. Built -O1 -g1: sanitizer reports with line numbers, quicker to compile than -O2 -g.
 SAN_BUILD_DIR ?= build-san
-SAN_CONFIGURE = CC=clang CXX=clang++ cmake -S . -B $(SAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+SAN_CONFIGURE = CC=clang CXX=clang++ cmake -S . -B $(SAN_BUILD_DIR) $(call generator_for,$(SAN_BUILD_DIR)) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DLTH_SANITIZE=ON -DLTH_FUZZ=ON -DLTH_BUILD_BENCH=OFF
 
 # `make asan`: the unit tests under ASan + UBSan with LeakSanitizer on and any UBSan finding fatal.

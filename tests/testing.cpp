@@ -27,6 +27,8 @@ static std::string env_or_throw(const char* name) {
 }
 
 std::string shared_dir() { return env_or_throw("LTH_SHARED"); }
+std::string hf_fixture(const std::string& rel) { return shared_dir() + "/fixtures/hf-bert/" + rel; }
+
 std::string lth_binary() { return env_or_throw("LTH_BINARY"); }
 std::string source_dir() { return env_or_throw("LTH_SOURCE"); }
 

@@ -10,6 +10,8 @@ namespace lth::testing {
 
 // ../shared (from LTH_SHARED, set by ctest).
 std::string shared_dir();
+// A file of the tiny Hugging Face BERT fixture, ../shared/fixtures/hf-bert/<rel>.
+std::string hf_fixture(const std::string& rel = "");
 // The lth binary (from LTH_BINARY, set by ctest).
 std::string lth_binary();
 // The source tree (from LTH_SOURCE).

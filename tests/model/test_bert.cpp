@@ -16,15 +16,15 @@
 namespace fs = std::filesystem;
 using lth::testing::compare_close;
 
-namespace {
+using lth::testing::hf_fixture;
 
-std::string fixture(const std::string& rel = "") { return lth::testing::shared_dir() + "/fixtures/hf-bert/" + rel; }
+namespace {
 
 // A copy of a fixture checkpoint folder holding only one weight format.
 std::string single_format_copy(const lth::testing::TempDir& tmp, const std::string& head, const std::string& format) {
   const std::string dst = tmp.file(head + "-" + format);
   fs::create_directories(dst);
-  for (const auto& e : fs::directory_iterator(fixture(head))) {
+  for (const auto& e : fs::directory_iterator(hf_fixture(head))) {
     const std::string name = e.path().filename().string();
     if ((name == "model.safetensors" || name == "pytorch_model.bin") && name != format) continue;
     fs::copy_file(e.path(), dst + "/" + name);
@@ -33,7 +33,7 @@ std::string single_format_copy(const lth::testing::TempDir& tmp, const std::stri
 }
 
 struct Reference {
-  lth::io::SafetensorsFile file{fixture("reference.safetensors")};
+  lth::io::SafetensorsFile file{hf_fixture("reference.safetensors")};
   at::Tensor get(const std::string& name) const { return file.load(name); }
 };
 
@@ -103,6 +103,6 @@ TEST_SUITE("model") {
   }
 
   TEST_CASE("one AdamW training step matches transformers + torch.optim.AdamW") {
-    lth::testing::check_adamw_step(fixture("model"), fixture("train_step.safetensors"));
+    lth::testing::check_adamw_step(hf_fixture("model"), hf_fixture("train_step.safetensors"));
   }
 }

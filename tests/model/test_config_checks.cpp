@@ -21,18 +21,18 @@ using lth::testing::error_of;
 namespace fs = std::filesystem;
 using lth::model::BertConfig;
 
+using lth::testing::hf_fixture;
+
 namespace {
 
-std::string fixture(const std::string& rel) { return lth::testing::shared_dir() + "/fixtures/hf-bert/" + rel; }
-
-nlohmann::json fixture_config() { return lth::read_json_file(fixture("model/config.json")); }
+nlohmann::json fixture_config() { return lth::read_json_file(hf_fixture("model/config.json")); }
 
 // A copy of the fixture checkpoint (weights, vocab) with `config` as its config.json.
 std::string checkpoint_with(const lth::testing::TempDir& tmp, const nlohmann::json& config) {
   const std::string dir = tmp.file("ckpt");
   fs::create_directories(dir);
-  fs::copy_file(fixture("model/model.safetensors"), dir + "/model.safetensors", fs::copy_options::overwrite_existing);
-  fs::copy_file(fixture("model/vocab.txt"), dir + "/vocab.txt", fs::copy_options::overwrite_existing);
+  fs::copy_file(hf_fixture("model/model.safetensors"), dir + "/model.safetensors", fs::copy_options::overwrite_existing);
+  fs::copy_file(hf_fixture("model/vocab.txt"), dir + "/vocab.txt", fs::copy_options::overwrite_existing);
   lth::write_file_atomic(dir + "/config.json", config.dump());
   return dir;
 }

@@ -18,9 +18,9 @@
 namespace fs = std::filesystem;
 using lth::io::NamedTensors;
 
-namespace {
+using lth::testing::hf_fixture;
 
-std::string fixture(const std::string& rel) { return lth::testing::shared_dir() + "/fixtures/hf-bert/" + rel; }
+namespace {
 
 // Writes a checkpoint dir with the given config and tensors.
 std::string write_checkpoint(const lth::testing::TempDir& tmp, const std::string& name, const nlohmann::json& config,
@@ -33,11 +33,11 @@ std::string write_checkpoint(const lth::testing::TempDir& tmp, const std::string
 }
 
 NamedTensors fixture_tensors(const std::string& head) {
-  lth::io::SafetensorsFile f(fixture(head + "/model.safetensors"));
+  lth::io::SafetensorsFile f(hf_fixture(head + "/model.safetensors"));
   return f.load_all();
 }
 
-nlohmann::json fixture_config(const std::string& head) { return lth::read_json_file(fixture(head + "/config.json")); }
+nlohmann::json fixture_config(const std::string& head) { return lth::read_json_file(hf_fixture(head + "/config.json")); }
 
 std::string load_error(const std::string& dir, const lth::model::LoadOptions& options = {}) {
   try {
@@ -100,7 +100,7 @@ TEST_SUITE("model") {
       renamed.emplace_back(n, t);
     }
     auto ours = lth::model::load_pretrained(write_checkpoint(tmp, "ckpt", fixture_config("model"), renamed));
-    auto reference = lth::model::load_pretrained(fixture("model"));
+    auto reference = lth::model::load_pretrained(hf_fixture("model"));
     CHECK(all_equal(ours, reference));
   }
 
@@ -109,16 +109,16 @@ TEST_SUITE("model") {
     options.head = lth::model::HeadKind::kSequenceClassification;
     options.labels = std::vector<std::string>{"neg", "pos"};
     lth::model::LoadReport report;
-    auto bert = lth::model::load_pretrained(fixture("model-mlm"), options, &report);
+    auto bert = lth::model::load_pretrained(hf_fixture("model-mlm"), options, &report);
     CHECK(bert->config().num_labels() == 2);
     // The MLM checkpoint has no pooler: pooler + classifier are new; the cls.* head is ignored.
     CHECK(report.new_parameters.size() == 4);
     CHECK(report.ignored.size() == 5);
-    auto mlm = lth::model::load_pretrained(fixture("model-mlm"));
+    auto mlm = lth::model::load_pretrained(hf_fixture("model-mlm"));
     CHECK(torch::equal(bert->bert->embeddings->word_embeddings->weight, mlm->bert->embeddings->word_embeddings->weight));
     // A head with another label count than the checkpoint's is new too.
     options.labels = std::vector<std::string>{"a", "b", "c", "d", "e", "f"};
-    auto six = lth::model::load_pretrained(fixture("model"), options, &report);
+    auto six = lth::model::load_pretrained(hf_fixture("model"), options, &report);
     CHECK(six->classifier->weight.size(0) == 6);
     CHECK(report.new_parameters == std::vector<std::string>{"classifier.weight", "classifier.bias"});
   }
@@ -127,12 +127,12 @@ TEST_SUITE("model") {
     lth::testing::TempDir tmp("save");
     for (const std::string head : {"model", "model-mlm", "model-qa", "model-token"}) {
       CAPTURE(head);
-      auto bert = lth::model::load_pretrained(fixture(head));
+      auto bert = lth::model::load_pretrained(hf_fixture(head));
       const std::string out = tmp.file(head);
-      lth::model::save_pretrained(bert, out, fixture(head));
+      lth::model::save_pretrained(bert, out, hf_fixture(head));
       CHECK(fs::exists(out + "/vocab.txt"));
       lth::io::SafetensorsFile saved(out + "/model.safetensors");
-      lth::io::SafetensorsFile original(fixture(head + "/model.safetensors"));
+      lth::io::SafetensorsFile original(hf_fixture(head + "/model.safetensors"));
       // Same key set as transformers' own safetensors file (tied MLM decoder aliases omitted).
       std::set<std::string> a, b;
       for (const auto& e : saved.entries()) a.insert(e.name);
@@ -165,7 +165,7 @@ TEST_SUITE("model") {
   }
 
   TEST_CASE("inputs are validated against the config") {
-    auto config = lth::model::BertConfig::from_file(fixture("model/config.json"));
+    auto config = lth::model::BertConfig::from_file(hf_fixture("model/config.json"));
     auto bad = [&](const char* text) {
       try {
         lth::model::inputs_from_json(nlohmann::json::parse(text), config, "in.json");
