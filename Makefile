@@ -31,8 +31,9 @@ lth-deps:
 
 # Ninja when installed (scripts/install-deps does): it compiles a target's sources while the libraries
 # it links are still being archived, which keeps both cores busy; else CMake's default generator. The
-# generator is chosen when a build folder is first configured.
-GENERATOR := $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
+# generator is chosen when a build folder is first configured; `=`, not `:=`, so that the check runs
+# after lth-deps/deps have installed ninja on a fresh machine, not when make reads this file.
+GENERATOR = $(if $(shell command -v ninja 2>/dev/null),-G Ninja,)
 generator_for = $(if $(wildcard $(1)/CMakeCache.txt),,$(GENERATOR))
 
 $(BUILD_DIR)/CMakeCache.txt:
