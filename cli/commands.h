@@ -19,6 +19,15 @@ void add_runtime_options(CLI::App& command, RuntimeOptions& options);
 // Applies the options (threads, device check); returns the resolved device string.
 std::string apply_runtime_options(const RuntimeOptions& options);
 
+// Options of the commands that evaluate: --precision beside --threads and --device.
+struct EvalRuntimeOptions {
+  std::string precision = "auto";  // auto | fp32 | bf16
+  RuntimeOptions runtime;
+};
+void add_eval_runtime_options(CLI::App& command, EvalRuntimeOptions& options);
+// Applies them; sets `device` and `precision` (fp32 or bf16) to the resolved values.
+void apply_eval_runtime_options(const EvalRuntimeOptions& options, std::string& device, std::string& precision);
+
 void add_version_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_forward_command(CLI::App& app);

@@ -55,20 +55,18 @@ std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only
 void run_mux_train(const TrainingConfig& cfg, const tasks::MuxSettings& mo, const OptionTable<tasks::MuxSettings>& table) {
   nlohmann::json resolved = cfg.to_json();
   resolved["mux"] = table.to_json(mo);
-  tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.task_options.data, cfg.out, cfg.task_options.texts, cfg.train, cfg.task_options, mo,
+  tasks::MuxTrainRun run{cfg.model, cfg.task, cfg.out, cfg.train, cfg.task_options, mo,
                          cfg.force, resolved};
   fmt::print("{}\n", tasks::run_mux_train(run).dump());
 }
 
 struct MuxEvalOptions {
   tasks::MuxEvalRun run;
-  std::string precision = "auto";
-  RuntimeOptions runtime;
+  EvalRuntimeOptions runtime;
 };
 
 void run_mux_eval(MuxEvalOptions o) {
-  o.run.device = apply_runtime_options(o.runtime);
-  o.run.precision = resolve_precision(o.precision, o.run.device);
+  apply_eval_runtime_options(o.runtime, o.run.device, o.run.precision);
   fmt::print("{}\n", tasks::run_mux_eval(o.run).dump());
 }
 
@@ -119,10 +117,7 @@ void add_mux_command(CLI::App& app) {
     add_number(*cmd, "--batch-size", cfg->run.batch_size, "Rows per forward pass (rounded up to a multiple of N)",
                count(1, 1 << 16))
         ->capture_default_str();
-    cmd->add_option("--precision", cfg->precision, "auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
-    add_runtime_options(*cmd, cfg->runtime);
+    add_eval_runtime_options(*cmd, cfg->runtime);
     cmd->callback([cfg] { run_mux_eval(*cfg); });
   }
   {

@@ -152,8 +152,6 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
     table->check(*cfg, *given, *config_file);
     if (extra) extra->check(*config_file);
     cfg->train.pad_to = cfg->pad_to_max_length ? cfg->task_options.max_length : 0;
-    cfg->task_options.seed = cfg->train.seed;
-    cfg->task_options.precision = cfg->train.precision;
     if (*dump) {
       nlohmann::json resolved = cfg->to_json();
       if (extra) resolved.update(extra->to_json());
@@ -162,9 +160,7 @@ std::function<bool()> add_training_options(CLI::App& cmd, std::shared_ptr<Traini
     }
     cfg->train.device = apply_runtime_options(cfg->runtime);
     cfg->train.precision = resolve_precision(cfg->train.precision, cfg->train.device);
-    cfg->task_options.precision = cfg->train.precision;
     cfg->train.dist = dist::init_process_group(*dist_options, cfg->train.device);
-    cfg->task_options.device = cfg->train.device;
     return true;
   };
 }

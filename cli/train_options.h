@@ -23,7 +23,7 @@ namespace lth::cli {
 struct BoundOptions;  // cli/option_table.h
 
 struct TrainingConfig {
-  TrainingConfig() { train.precision = task_options.precision = "auto"; }  // resolved per machine
+  TrainingConfig() { train.precision = "auto"; }  // resolved per machine
   std::string model;
   std::string task;
   std::string out;

@@ -112,10 +112,13 @@ bool is_glue(const std::string& task) { return task.rfind("glue/", 0) == 0; }
 
 // Any task's own evaluation (reader, decoding, official metric) with every forward pass
 // multiplexed: N instances per pass, the last group padded and its padding dropped.
-nlohmann::json evaluate_task(mux::MuxBert& model, Task& task, const std::string& split) {
+nlohmann::json evaluate_task(mux::MuxBert& model, Task& task, const std::string& split, const std::string& precision,
+                             const std::string& device) {
   model->eval();
   const bool all_positions = task.label_kind() == train::LabelKind::kPerToken;
   train::EvalContext multiplexed;
+  multiplexed.precision = precision;
+  multiplexed.device = device;
   multiplexed.forward = [&model, all_positions](model::Bert&, const train::Batch& batch, const c10::Device& dev) {
     return mux::forward_rows(model, batch, dev, all_positions);
   };
@@ -130,7 +133,7 @@ std::vector<train::Feature> text_features(TaskOptions options, const std::vector
   options.texts = texts;
   options.max_length = max_length;
   options.max_train_examples = 0;
-  return make_task("mlm", options, std::move(tok))->train_features();
+  return make_task("mlm", options, std::move(tok))->train_features(/*seed, unused by mlm*/ 0);
 }
 
 void check_train_run(const MuxTrainRun& run) {
@@ -155,12 +158,11 @@ TrainInputs load_train_inputs(const MuxTrainRun& run, const model::BertConfig& b
   model::LoadOptions lopts;
   if (!run.task.empty()) {
     TaskOptions topts = run.task_options;
-    topts.data = run.data;
     topts.max_length = max_length;
     in.task = make_task(run.task, topts, std::move(tok));
     lopts.head = in.task->head();
     if (!in.task->labels().empty()) lopts.labels = in.task->labels();
-    in.task_features = in.task->train_features();
+    in.task_features = in.task->train_features(run.train.seed);
     in.kind = in.task->label_kind();
   } else {
     lopts.head = model::HeadKind::kSequenceClassification;
@@ -186,8 +188,8 @@ mux::MuxTrainConfig train_config(const MuxTrainRun& run) {
 void split_warmup_text(const MuxTrainRun& run, std::shared_ptr<const tokenize::Tokenizer> tok, int64_t max_length,
                        std::vector<train::Feature>& warm, std::vector<train::Feature>& warm_dev) {
   if (run.mux.warmup_steps <= 0) return;
-  LTH_CHECK(!run.texts.empty(), UsageError, "--warmup-steps needs raw text: --text PATH");
-  warm = text_features(run.task_options, run.texts, std::move(tok), max_length);
+  LTH_CHECK(!run.task_options.texts.empty(), UsageError, "--warmup-steps needs raw text: --text PATH");
+  warm = text_features(run.task_options, run.task_options.texts, std::move(tok), max_length);
   const size_t dev_count = std::clamp<size_t>(warm.size() / 50, 1, 512);
   LTH_CHECK(warm.size() > dev_count, IoError, "not enough text for the warm-up: {} sequences", warm.size());
   warm_dev.assign(warm.end() - static_cast<std::ptrdiff_t>(dev_count), warm.end());
@@ -218,7 +220,7 @@ nlohmann::json run_mux_train(const MuxTrainRun& run) {
   split_warmup_text(run, tok, max_length, warm, warm_dev);
   std::optional<GlueSplit> dev;
   if (in.task && is_glue(run.task)) {
-    dev = read_glue(run.task, run.data, glue::default_split(glue::find_task(run.task)), run.task_options.dev_file, *tok,
+    dev = read_glue(run.task, run.task_options.data, glue::default_split(glue::find_task(run.task)), run.task_options.dev_file, *tok,
                     max_length);
     dev->split = "dev";  // the label training's dev metrics have always carried (MNLI's too)
   }
@@ -233,7 +235,9 @@ nlohmann::json run_mux_train(const MuxTrainRun& run) {
     };
     hooks.main_metric = dev->spec->main_metric;
   } else if (in.task) {  // token classification: the task's own evaluation, run multiplexed
-    hooks.evaluate = [&](mux::MuxBert& m) { return evaluate_task(m, *in.task, in.task->default_eval_split()); };
+    hooks.evaluate = [&](mux::MuxBert& m) {
+      return evaluate_task(m, *in.task, in.task->default_eval_split(), run.train.precision, run.train.device);
+    };
     hooks.main_metric = in.task->main_metric();
   }
   if (!mask.tensors.empty()) hooks.masks = &mask;
@@ -274,10 +278,9 @@ nlohmann::json eval_other_task(const MuxEvalRun& run, mux::MuxBert& model,
   topts.dev_file = run.dev_file;
   topts.max_length = max_length;
   topts.eval_batch_size = run.batch_size;
-  topts.precision = run.precision;
-  topts.device = run.device;
   auto task = make_task(run.task, topts, std::move(tok));
-  return evaluate_task(model, *task, run.split.empty() ? task->default_eval_split() : run.split);
+  return evaluate_task(model, *task, run.split.empty() ? task->default_eval_split() : run.split, run.precision,
+                       run.device);
 }
 
 }  // namespace
@@ -295,9 +298,7 @@ nlohmann::json run_mux_eval(MuxEvalRun run) {
     return evaluate_glue(model, s, tok->pad_id(), run.batch_size, run.precision, run.device);
   }
   LTH_CHECK(!run.texts.empty(), UsageError, "give --task (GLUE or ner/conll2003) or --text (retrieval accuracy on raw text)");
-  TaskOptions topts;
-  topts.precision = "auto";  // as lth's training options default it (features do not depend on it)
-  const auto features = text_features(topts, run.texts, tok, max_length);
+  const auto features = text_features(TaskOptions{}, run.texts, tok, max_length);
   const auto stats = mux::predict_mux(model, features, tok->pad_id(), run.batch_size, run.precision, run.device, true, nullptr);
   return {{"task", "retrieval"}, {"split", "text"}, {"examples", stats.examples}, {"n", model->n()},
           {"retrieval_accuracy", stats.retrieval_accuracy()}};

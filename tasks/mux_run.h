@@ -34,10 +34,9 @@ struct MuxSettings {
 };
 
 struct MuxTrainRun {
-  std::string model, task, data, out;
-  std::vector<std::string> texts;  // raw text for the retrieval warm-up
+  std::string model, task, out;
   train::TrainConfig train;
-  TaskOptions task_options;
+  TaskOptions task_options;  // its data, and its texts: raw text for the retrieval warm-up
   MuxSettings mux;
   bool force = false;         // replace a run with other settings in `out`
   nlohmann::json resolved;    // the config, "mux" section included (cli/mux.cpp's table); config.json adds "max_length"

@@ -18,13 +18,13 @@ std::unique_ptr<Task> make_squad_task(const std::string& name, const TaskOptions
                                       std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 std::unique_ptr<Task> make_ner_task(const TaskOptions& options, std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 
-train::Hooks task_hooks(Task& task) {
+train::Hooks task_hooks(Task& task, uint64_t seed) {
   train::Hooks hooks;
   hooks.evaluate = [&task](model::Bert& m, const train::EvalContext& context) {
     return task.evaluate(m, task.default_eval_split(), "", context);
   };
   hooks.main_metric = task.main_metric();
-  hooks.transform_batch = task.batch_transform();
+  hooks.transform_batch = task.batch_transform(seed);
   return hooks;
 }
 
@@ -134,12 +134,13 @@ void predict_sharded(train::Dist& dist, const train::ForwardFn& forward, model::
 }  // namespace
 
 void predict(model::Bert& model, const train::EvalContext& context, const std::vector<train::Feature>& features,
-             train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
-             const std::string& device, const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
+             train::LabelKind kind, int64_t pad_id, int64_t batch_size,
+             const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  const torch::Device dev(device);
+  const torch::Device dev(context.device);
+  const std::string& precision = context.precision;
   if (context.dist != nullptr) {  // data parallelism: each rank runs some batches, all see all
     predict_sharded(*context.dist, context.forward, model, features, kind, pad_id, batch_size, precision, dev, consume);
     if (was_training) model->train();

@@ -22,13 +22,10 @@ struct TaskOptions {
   std::vector<std::string> texts;   // MLM: files or folders of raw text
   std::string train_file, dev_file;  // override the files the task would pick
   int64_t max_length = 128;
-  uint64_t seed = 57;
   double mlm_probability = 0.15;
   bool whole_word_masking = false;
   int64_t max_train_examples = 0;   // > 0: use only the first N training examples (after a seeded shuffle)
   int64_t eval_batch_size = 128;
-  std::string precision = "fp32";
-  std::string device = "cpu";
   // Extractive QA (SQuAD), as Hugging Face's run_qa: windows over the context overlap by
   // `doc_stride` tokens, questions are cut to `max_query_length` tokens; decoding keeps the
   // `n_best_size` best starts/ends and spans of at most `max_answer_length` tokens. The recipe
@@ -48,29 +45,32 @@ class Task {
   virtual train::LabelKind label_kind() const = 0;
   virtual std::string main_metric() const = 0;
   virtual std::string default_eval_split() const { return "dev"; }
-  virtual std::vector<train::Feature> train_features() = 0;
+  // `seed` draws the --max-train-examples subsample (the training run's seed).
+  virtual std::vector<train::Feature> train_features(uint64_t seed) = 0;
   // Metrics as one JSON object: task, split, examples and every metric the task has.
   // Writes predictions in the task's official format when `predictions_path` is non-empty.
   // `context` says which forward pass to run and over which ranks (see train/eval_context.h).
   virtual nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string& predictions_path,
                                   const train::EvalContext& context) = 0;
-  // Changes training batches before the forward pass (MLM masking); null when none.
-  virtual std::function<void(train::Batch&, int64_t)> batch_transform() { return nullptr; }
+  // Changes training batches before the forward pass (MLM masking, drawn from `seed` and the step);
+  // null when none.
+  virtual std::function<void(train::Batch&, int64_t)> batch_transform(uint64_t /*seed*/) { return nullptr; }
 };
 
 // Training hooks for a task: evaluation on its default dev split (with the loop's context), its
-// main metric, its batch transform (MLM masking). `task` must outlive the hooks.
-train::Hooks task_hooks(Task& task);
+// main metric, its batch transform (MLM masking, from `seed`). `task` must outlive the hooks.
+train::Hooks task_hooks(Task& task, uint64_t seed);
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options,
                                 std::shared_ptr<const tokenize::Tokenizer> tokenizer);
 std::vector<std::string> task_names();
 
 // Runs the model over features in length-sorted batches; returns per-feature outputs in feature order
-// via `consume(batch, outputs)`. Each batch goes through `context.forward` (the model's own when
-// empty); with `context.dist`, each rank runs some batches and every rank consumes all of them.
+// via `consume(batch, outputs)`, at `context.precision` on `context.device`. Each batch goes through
+// `context.forward` (the model's own when empty); with `context.dist`, each rank runs some batches
+// and every rank consumes all of them.
 void predict(model::Bert& model, const train::EvalContext& context, const std::vector<train::Feature>& features,
-             train::LabelKind kind, int64_t pad_id, int64_t batch_size, const std::string& precision,
-             const std::string& device, const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
+             train::LabelKind kind, int64_t pad_id, int64_t batch_size,
+             const std::function<void(const train::Batch&, const model::BertOutputs&)>& consume);
 
 }  // namespace lth::tasks

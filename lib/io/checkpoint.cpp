@@ -72,25 +72,30 @@ CheckpointFiles find_checkpoint(const std::string& dir) {
   files.config_path = join(dir, "config.json");
   LTH_CHECK(is_file(files.config_path), IoError, "{}: checkpoint has no config.json", dir);
 
-  if (is_file(join(dir, kSafetensors))) {
-    files.format = "safetensors";
-    files.weight_files = {join(dir, kSafetensors)};
-  } else if (is_file(join(dir, kSafetensorsIndex))) {
-    files.format = "safetensors-sharded";
-    files.index_path = join(dir, kSafetensorsIndex);
-    read_index(files, files.index_path);
-  } else if (is_file(join(dir, kBin))) {
-    files.format = "bin";
-    files.weight_files = {join(dir, kBin)};
-  } else if (is_file(join(dir, kBinIndex))) {
-    files.format = "bin-sharded";
-    files.index_path = join(dir, kBinIndex);
-    read_index(files, files.index_path);
-  } else {
-    LTH_FAIL(IoError, "{}: checkpoint has no weights (looked for {}, {}, {}, {})", dir, kSafetensors,
-             kSafetensorsIndex, kBin, kBinIndex);
+  // The layouts save_pretrained writes, in the order Hugging Face prefers them.
+  struct Layout {
+    const char* file;
+    const char* format;
+    bool index;
+  };
+  static constexpr Layout kLayouts[] = {{kSafetensors, "safetensors", false},
+                                        {kSafetensorsIndex, "safetensors-sharded", true},
+                                        {kBin, "bin", false},
+                                        {kBinIndex, "bin-sharded", true}};
+  for (const Layout& layout : kLayouts) {
+    const std::string path = join(dir, layout.file);
+    if (!is_file(path)) continue;
+    files.format = layout.format;
+    if (layout.index) {
+      files.index_path = path;
+      read_index(files, path);
+    } else {
+      files.weight_files = {path};
+    }
+    return files;
   }
-  return files;
+  LTH_FAIL(IoError, "{}: checkpoint has no weights (looked for {}, {}, {}, {})", dir, kSafetensors, kSafetensorsIndex,
+           kBin, kBinIndex);
 }
 
 NamedTensors read_weights(const CheckpointFiles& files) {

@@ -120,7 +120,7 @@ prune::TrainLevelFn level_trainer(const LotteryConfig& cfg, Task* task, std::sha
         model->init_head(true);
       }
     }
-    train::Hooks hooks = task_hooks(*task);
+    train::Hooks hooks = task_hooks(*task, cfg.train.seed);
     hooks.masks = spec.mask;
     if (!spec.capture_rewind_to.empty() && writer) {
       const int64_t global_batch = cfg.train.batch_size * world;
@@ -191,7 +191,7 @@ LotteryResult run_lottery(const LotteryConfig& cfg) {
     write_config(cfg, imp, hashed, layout);
   }
 
-  const auto features = task->train_features();
+  const auto features = task->train_features(cfg.train.seed);
   log::info("prune", "{} on {}: {} training examples, {} prunable matrices, run {}", cfg.model, cfg.task,
             features.size(), prunable.size(), result.run_dir);
   const auto train_level = level_trainer(cfg, task.get(), tok, features, prunable, layout);
@@ -206,8 +206,8 @@ nlohmann::json run_transfer(const TransferConfig& cfg) {
   prune::Mask mask = prune::load_mask(cfg.mask);
   model::Bert model = load_for_task(cfg.model, *task, cfg.train.seed);
   mask.check_fits(model, cfg.mask);
-  const auto features = task->train_features();
-  train::Hooks hooks = task_hooks(*task);
+  const auto features = task->train_features(cfg.train.seed);
+  train::Hooks hooks = task_hooks(*task, cfg.train.seed);
   hooks.masks = &mask;
   if (cfg.train.dist == nullptr || cfg.train.dist->is_main()) make_dirs(cfg.out);
   log::info("transfer", "{} (sparsity {:.2f}%) -> {} on {}", cfg.mask, 100.0 * mask.sparsity(), cfg.model, cfg.task);

@@ -2,26 +2,22 @@
 
 #include <torch/torch.h>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 #include "mux/shape.h"
 
 namespace lth::mux {
 
+namespace {
+constexpr EnumName<DemuxKind> kDemuxKinds[] = {{DemuxKind::kIndex, "index"}, {DemuxKind::kKeys, "keys"}, {DemuxKind::kMlp, "mlp"}};
+}  // namespace
+
 DemuxKind demux_kind_from_name(const std::string& name) {
-  if (name == "index") return DemuxKind::kIndex;
-  if (name == "keys") return DemuxKind::kKeys;
-  if (name == "mlp") return DemuxKind::kMlp;
-  LTH_FAIL(ConfigError, "unknown demultiplexer '{}' (expected index, keys or mlp)", name);
+  if (auto kind = enum_from_name(kDemuxKinds, name)) return *kind;
+  LTH_FAIL(ConfigError, "unknown demultiplexer '{}' (expected {})", name, enum_choices(kDemuxKinds, " or "));
 }
 
-const char* demux_kind_name(DemuxKind kind) {
-  switch (kind) {
-    case DemuxKind::kIndex: return "index";
-    case DemuxKind::kKeys: return "keys";
-    case DemuxKind::kMlp: return "mlp";
-  }
-  return "?";
-}
+const char* demux_kind_name(DemuxKind kind) { return enum_name(kDemuxKinds, kind); }
 
 DemultiplexerImpl::DemultiplexerImpl(DemultiplexerOptions options) : options_(options) {
   const int64_t n = options_.n(), h = options_.hidden();

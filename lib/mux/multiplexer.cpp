@@ -5,26 +5,25 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 #include "mux/shape.h"
 
 namespace lth::mux {
 
+namespace {
+constexpr EnumName<MuxKind> kMuxKinds[] = {{MuxKind::kHadamard, "hadamard"},
+                                           {MuxKind::kOrthogonal, "ortho"},
+                                           {MuxKind::kOrthogonal, "orthogonal"},  // alias
+                                           {MuxKind::kBinary, "binary"}};
+}  // namespace
+
 MuxKind mux_kind_from_name(const std::string& name) {
-  if (name == "hadamard") return MuxKind::kHadamard;
-  if (name == "ortho" || name == "orthogonal") return MuxKind::kOrthogonal;
-  if (name == "binary") return MuxKind::kBinary;
-  LTH_FAIL(ConfigError, "unknown multiplexer '{}' (expected hadamard, ortho or binary)", name);
+  if (auto kind = enum_from_name(kMuxKinds, name)) return *kind;
+  LTH_FAIL(ConfigError, "unknown multiplexer '{}' (expected {})", name, enum_choices(kMuxKinds, " or "));
 }
 
-const char* mux_kind_name(MuxKind kind) {
-  switch (kind) {
-    case MuxKind::kHadamard: return "hadamard";
-    case MuxKind::kOrthogonal: return "ortho";
-    case MuxKind::kBinary: return "binary";
-  }
-  return "?";
-}
+const char* mux_kind_name(MuxKind kind) { return enum_name(kMuxKinds, kind); }
 
 MultiplexerImpl::MultiplexerImpl(MultiplexerOptions options) : options_(options) {
   const int64_t n = options_.n(), h = options_.hidden();

@@ -193,21 +193,17 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
   return out;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> MuxBertImpl::mux_state() {
+std::vector<std::pair<std::string, at::Tensor>> MuxBertImpl::mux_tensors(bool with_buffers) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  append_named(out, "mux.", *mux, true);
-  append_named(out, "demux.", *demux, true);
-  append_named(out, "retrieval.", *retrieval, true);
+  append_named(out, "mux.", *mux, with_buffers);
+  append_named(out, "demux.", *demux, with_buffers);
+  append_named(out, "retrieval.", *retrieval, with_buffers);
   return out;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> MuxBertImpl::mux_parameters() {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  append_named(out, "mux.", *mux, false);
-  append_named(out, "demux.", *demux, false);
-  append_named(out, "retrieval.", *retrieval, false);
-  return out;
-}
+std::vector<std::pair<std::string, at::Tensor>> MuxBertImpl::mux_state() { return mux_tensors(true); }
+
+std::vector<std::pair<std::string, at::Tensor>> MuxBertImpl::mux_parameters() { return mux_tensors(false); }
 
 void save_mux(MuxBert& model, const std::string& dir, const std::string& tokenizer_from) {
   make_dirs(dir);

@@ -115,6 +115,7 @@ class MuxBertImpl : public torch::nn::Module {
   RetrievalHead retrieval{nullptr};
 
  private:
+  std::vector<std::pair<std::string, at::Tensor>> mux_tensors(bool with_buffers);
   MuxConfig config_;
 };
 TORCH_MODULE(MuxBert);

@@ -313,12 +313,8 @@ void check_config(const MuxTrainConfig& config, int64_t n, bool has_text, bool h
 
 MuxTrainResult skipped(const nlohmann::json& saved, const std::string& path) {
   MuxTrainResult result;
+  static_cast<train::TrainResult&>(result) = train::finished_result(saved, path, "mux");
   result.warmup_metrics = saved.value("warmup", nlohmann::json::object());
-  result.final_metrics = saved.value("final", nlohmann::json::object());
-  result.best_metrics = saved.value("best", nlohmann::json::object());
-  result.steps = saved.value("steps", int64_t{0});
-  result.skipped = true;
-  log::info("mux", "{} exists: training already done, skipped", path);
   return result;
 }
 

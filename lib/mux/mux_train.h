@@ -37,13 +37,9 @@ struct MuxTrainHooks {
   const prune::Mask* masks = nullptr;
 };
 
-struct MuxTrainResult {
+// A task run's result (steps: task steps) and the warm-up's.
+struct MuxTrainResult : train::TrainResult {
   nlohmann::json warmup_metrics = nlohmann::json::object();  // retrieval accuracy after warm-up
-  nlohmann::json final_metrics = nlohmann::json::object();
-  nlohmann::json best_metrics = nlohmann::json::object();
-  int64_t steps = 0;         // task steps
-  double seconds = 0.0;
-  bool skipped = false;      // result.json existed
 };
 
 // Trains in place. `warmup_text` (features of raw text, e.g. the MLM task's, labels unused) feeds the

@@ -2,27 +2,23 @@
 
 #include <cstdlib>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 #include "ops/sparse_kernels.h"
 
 namespace lth::ops {
 
-const char* isa_name(SparseIsa isa) {
-  switch (isa) {
-    case SparseIsa::kReference: return "reference";
-    case SparseIsa::kPortable: return "portable";
-    case SparseIsa::kAvx2: return "avx2";
-    case SparseIsa::kAvx512: return "avx512";
-  }
-  return "?";
-}
+namespace {
+constexpr EnumName<SparseIsa> kIsas[] = {{SparseIsa::kReference, "reference"}, {SparseIsa::kReference, "scalar"},
+                                         {SparseIsa::kPortable, "portable"},   {SparseIsa::kPortable, "generic"},
+                                         {SparseIsa::kAvx2, "avx2"},           {SparseIsa::kAvx512, "avx512"}};
+}  // namespace
+
+const char* isa_name(SparseIsa isa) { return enum_name(kIsas, isa); }
 
 SparseIsa parse_isa(const std::string& name) {
-  if (name == "reference" || name == "scalar") return SparseIsa::kReference;
-  if (name == "portable" || name == "generic") return SparseIsa::kPortable;
-  if (name == "avx2") return SparseIsa::kAvx2;
-  if (name == "avx512") return SparseIsa::kAvx512;
-  LTH_FAIL(ConfigError, "unknown sparse kernel ISA '{}' (expected reference, portable, avx2 or avx512)", name);
+  if (auto isa = enum_from_name(kIsas, name)) return *isa;
+  LTH_FAIL(ConfigError, "unknown sparse kernel ISA '{}' (expected {})", name, enum_choices(kIsas, " or "));
 }
 
 bool isa_supported(SparseIsa isa) {

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 
 namespace lth::prune {
@@ -40,23 +41,19 @@ void prune_lowest(std::vector<at::Tensor>& keeps, const std::vector<at::Tensor>&
 
 }  // namespace
 
+namespace {
+constexpr EnumName<Strategy> kStrategies[] = {{Strategy::kGlobal, "global"},
+                                              {Strategy::kLayerwise, "layerwise"},
+                                              {Strategy::kRandom, "random"},
+                                              {Strategy::kRandomLayerwise, "random-layerwise"}};
+}  // namespace
+
 Strategy parse_strategy(const std::string& name) {
-  if (name == "global") return Strategy::kGlobal;
-  if (name == "layerwise") return Strategy::kLayerwise;
-  if (name == "random") return Strategy::kRandom;
-  if (name == "random-layerwise") return Strategy::kRandomLayerwise;
-  LTH_FAIL(UsageError, "--strategy: unknown '{}' (global, layerwise, random, random-layerwise)", name);
+  if (auto s = enum_from_name(kStrategies, name)) return *s;
+  LTH_FAIL(UsageError, "--strategy: unknown '{}' ({})", name, enum_choices(kStrategies));
 }
 
-std::string strategy_name(Strategy s) {
-  switch (s) {
-    case Strategy::kGlobal: return "global";
-    case Strategy::kLayerwise: return "layerwise";
-    case Strategy::kRandom: return "random";
-    case Strategy::kRandomLayerwise: return "random-layerwise";
-  }
-  return "global";
-}
+std::string strategy_name(Strategy s) { return enum_name(kStrategies, s); }
 
 Schedule parse_schedule(const std::string& name) {
   if (name == "geometric") return Schedule::kGeometric;

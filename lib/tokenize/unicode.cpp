@@ -16,13 +16,19 @@ constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0
 constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount,
                    kSCount = kLCount * kNCount;
 
-std::uint8_t flags(char32_t cp) {
-  const auto* first = ud::kPropertyRanges;
-  const auto* last = first + ud::kPropertyRangeCount;
-  const auto* it = std::upper_bound(first, last, cp, [](char32_t v, const ud::PropertyRange& r) { return v < r.first; });
-  if (it == first) return 0;
+// The range of a sorted table of disjoint [first, last] ranges that holds `cp`; null: none does.
+template <typename Range>
+const Range* range_of(const Range* table, std::size_t count, char32_t cp) {
+  const Range* end = table + count;
+  const Range* it = std::upper_bound(table, end, cp, [](char32_t v, const Range& r) { return v < r.first; });
+  if (it == table) return nullptr;
   --it;
-  return cp <= it->last ? it->flags : 0;
+  return cp <= it->last ? it : nullptr;
+}
+
+std::uint8_t flags(char32_t cp) {
+  const auto* r = range_of(ud::kPropertyRanges, ud::kPropertyRangeCount, cp);
+  return r ? r->flags : 0;
 }
 
 const ud::DecompositionEntry* find_decomposition(char32_t cp) {
@@ -118,12 +124,8 @@ bool is_case_ignorable(char32_t cp) { return flags(cp) & ud::kFlagCaseIgnorable;
 
 int combining_class(char32_t cp) {
   if (cp < 0x300) return 0;
-  const auto* first = ud::kCombiningRanges;
-  const auto* last = first + ud::kCombiningRangeCount;
-  const auto* it = std::upper_bound(first, last, cp, [](char32_t v, const ud::CombiningRange& r) { return v < r.first; });
-  if (it == first) return 0;
-  --it;
-  return cp <= it->last ? it->ccc : 0;
+  const auto* r = range_of(ud::kCombiningRanges, ud::kCombiningRangeCount, cp);
+  return r ? r->ccc : 0;
 }
 
 bool is_bert_whitespace(char32_t cp) { return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || is_zs(cp); }

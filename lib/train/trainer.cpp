@@ -265,6 +265,8 @@ void Loop::evaluate() {
   if (!hooks_.evaluate) return;
   model_->eval();
   EvalContext context;
+  context.precision = cfg_.precision;
+  context.device = cfg_.device;
   context.dist = dist_;  // tasks::predict splits its batches over the ranks
   nlohmann::json m = hooks_.evaluate(model_, context);
   model_->train();
@@ -315,16 +317,20 @@ std::optional<nlohmann::json> finished_run(const RunWriter& writer, Dist* dist) 
 
 TrainResult skipped(const nlohmann::json& saved, const nlohmann::json& identity, const std::string& path) {
   check_identity(saved.value("identity", nlohmann::json()), identity, path, "the finished run");
+  return finished_result(saved, path, "train");
+}
+
+}  // namespace
+
+TrainResult finished_result(const nlohmann::json& saved, const std::string& path, const char* tag) {
   TrainResult result;
   result.final_metrics = saved.value("final", nlohmann::json::object());
   result.best_metrics = saved.value("best", nlohmann::json::object());
   result.steps = saved.value("steps", int64_t{0});
   result.skipped = true;
-  log::info("train", "{} exists: training already done, skipped", path);
+  log::info(tag, "{} exists: training already done, skipped", path);
   return result;
 }
-
-}  // namespace
 
 TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
                   const TrainConfig& cfg, const Hooks& hooks, const std::string& run_dir,

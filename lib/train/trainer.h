@@ -70,6 +70,10 @@ struct TrainResult {
   bool skipped = false;  // result.json existed: nothing was run
 };
 
+// The result of a finished run as its result.json `saved` holds it ("final", "best", "steps"),
+// marked skipped; logs under `tag` that `path` exists and nothing is run.
+TrainResult finished_result(const nlohmann::json& saved, const std::string& path, const char* tag);
+
 // Trains in place. `run_dir` receives metrics.jsonl, checkpoint/ (while running), model/ and best/
 // (HF format, when save_models) and result.json (written last: its presence means done, and a
 // repeated call returns it without training). `tokenizer_dir` is copied into saved models.

@@ -93,10 +93,10 @@ class GlueTask : public Task {
   std::string main_metric() const override { return spec_.main_metric; }
   std::string default_eval_split() const override { return glue::default_split(spec_); }
 
-  std::vector<train::Feature> train_features() override {
+  std::vector<train::Feature> train_features(uint64_t seed) override {
     auto examples = read("train", options_.train_file);
     if (options_.max_train_examples > 0 && static_cast<int64_t>(examples.size()) > options_.max_train_examples) {
-      std::mt19937_64 rng(options_.seed);
+      std::mt19937_64 rng(seed);
       std::shuffle(examples.begin(), examples.end(), rng);
       examples.resize(static_cast<size_t>(options_.max_train_examples));
     }
@@ -110,7 +110,7 @@ class GlueTask : public Task {
     std::vector<int> predicted(examples.size(), -1);
     std::vector<double> scores(examples.size(), 0.0);
     predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
-            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+            [&](const train::Batch& batch, const model::BertOutputs& out) {
               auto logits = out.logits.to(torch::kCPU, torch::kFloat32);
               for (size_t r = 0; r < batch.indices.size(); ++r) {
                 const auto i = static_cast<size_t>(batch.indices[r]);

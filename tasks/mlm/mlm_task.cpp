@@ -54,19 +54,19 @@ class MlmTask : public Task {
   train::LabelKind label_kind() const override { return train::LabelKind::kPerToken; }
   std::string main_metric() const override { return "accuracy"; }
 
-  std::vector<train::Feature> train_features() override {
+  std::vector<train::Feature> train_features(uint64_t) override {
     load();
     return train_;
   }
 
-  std::function<void(train::Batch&, int64_t)> batch_transform() override {
-    return [this](train::Batch& batch, int64_t step) { mask_batch(batch, options_.seed * 7919ULL + static_cast<uint64_t>(step)); };
+  std::function<void(train::Batch&, int64_t)> batch_transform(uint64_t seed) override {
+    return [this, seed](train::Batch& batch, int64_t step) { mask_batch(batch, seed * 7919ULL + static_cast<uint64_t>(step)); };
   }
 
-  // Runs its own forward pass (the decoder at masked positions only) in one process: the context's
-  // forward and group are not used.
+  // Runs its own forward pass (the decoder at masked positions only) in one process, in fp32 on the
+  // context's device: the context's forward and group are not used.
   nlohmann::json evaluate(model::Bert& model, const std::string& split, const std::string&,
-                          const train::EvalContext&) override {
+                          const train::EvalContext& context) override {
     LTH_CHECK(split == "dev", UsageError, "mlm has only the dev split (held-out text), not '{}'", split);
     load();
     double loss_sum = 0.0;
@@ -75,7 +75,7 @@ class MlmTask : public Task {
     for (const auto& indices : train::eval_batches(dev_, options_.eval_batch_size, false)) {
       auto batch = train::collate(dev_, indices, train::LabelKind::kPerToken, tok_->pad_id());
       mask_batch(batch, 0xC0FFEEULL + static_cast<uint64_t>(batch_no++));
-      const torch::Device device(options_.device);
+      const torch::Device device(context.device);
       model::ForwardOptions fwd;
       fwd.mlm_positions = batch.labels.ne(-100).to(device);
       const auto labels = batch.labels.masked_select(batch.labels.ne(-100));

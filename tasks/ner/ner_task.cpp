@@ -43,7 +43,7 @@ class NerTask : public Task {
     return labels_;
   }
 
-  std::vector<train::Feature> train_features() override {
+  std::vector<train::Feature> train_features(uint64_t seed) override {
     const auto names = labels();
     LTH_CHECK(!names.empty(), UsageError, "{} needs training data: --data DIR with eng.train, or --train FILE", name());
     std::map<std::string, int32_t> ids;
@@ -52,7 +52,7 @@ class NerTask : public Task {
     std::vector<std::size_t> order(corpus.sentences.size());
     std::iota(order.begin(), order.end(), 0);
     if (options_.max_train_examples > 0 && static_cast<int64_t>(order.size()) > options_.max_train_examples) {
-      std::mt19937_64 rng(options_.seed);
+      std::mt19937_64 rng(seed);
       std::shuffle(order.begin(), order.end(), rng);
       order.resize(static_cast<std::size_t>(options_.max_train_examples));
     }
@@ -90,7 +90,7 @@ class NerTask : public Task {
     std::vector<std::vector<std::string>> predicted(corpus.sentences.size()), gold(corpus.sentences.size());
     int64_t cut = 0;
     predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
-            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+            [&](const train::Batch& batch, const model::BertOutputs& out) {
               const auto best = out.logits.to(torch::kCPU, torch::kFloat32).argmax(-1).contiguous();  // [B, L]
               const auto acc = best.accessor<int64_t, 2>();
               for (std::size_t r = 0; r < batch.indices.size(); ++r) {

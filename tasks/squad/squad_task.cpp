@@ -76,13 +76,13 @@ class SquadTask : public Task {
   train::LabelKind label_kind() const override { return train::LabelKind::kSpan; }
   std::string main_metric() const override { return "f1"; }
 
-  std::vector<train::Feature> train_features() override {
+  std::vector<train::Feature> train_features(uint64_t seed) override {
     const squad::Dataset ds = read("train");
     auto questions = flatten(ds);
     std::vector<std::size_t> order(questions.size());
     std::iota(order.begin(), order.end(), 0);
     if (options_.max_train_examples > 0 && static_cast<int64_t>(order.size()) > options_.max_train_examples) {
-      std::mt19937_64 rng(options_.seed);
+      std::mt19937_64 rng(seed);
       std::shuffle(order.begin(), order.end(), rng);
       order.resize(static_cast<std::size_t>(options_.max_train_examples));
       std::sort(order.begin(), order.end());  // keeps a paragraph's questions together (tokenised once)
@@ -122,7 +122,7 @@ class SquadTask : public Task {
     features.reserve(data.windows.size());
     for (const auto& w : data.windows) features.push_back(w.feature);
     predict(model, context, features, train::LabelKind::kNone, tok_->pad_id(), options_.eval_batch_size,
-            options_.precision, options_.device, [&](const train::Batch& batch, const model::BertOutputs& out) {
+            [&](const train::Batch& batch, const model::BertOutputs& out) {
               const auto start = out.start_logits.to(torch::kCPU, torch::kFloat32).contiguous();
               const auto end = out.end_logits.to(torch::kCPU, torch::kFloat32).contiguous();
               const int64_t cols = start.size(1);

@@ -65,7 +65,7 @@ TEST_SUITE("tasks.features") {
     o.doc_stride = 12;
     o.max_query_length = 12;
     auto task = lth::tasks::make_task("squad/v1.1", o, tok);
-    const std::vector<Feature> features = task->train_features();
+    const std::vector<Feature> features = task->train_features(57);
 
     const auto dataset = lth::tasks::squad::read_dataset(train);
     const int32_t cls = static_cast<int32_t>(tok->cls_id()), sep = static_cast<int32_t>(tok->sep_id());
@@ -170,7 +170,7 @@ TEST_SUITE("tasks.features") {
       o.max_length = 40;
       o.whole_word_masking = whole_words;
       auto task = lth::tasks::make_task("mlm", o, tok);
-      const auto features = task->train_features();
+      const auto features = task->train_features(57);
       REQUIRE(features.size() > 100);
       // Pad the last rows (shorter copies) so that padding is present too.
       std::vector<Feature> rows = features;
@@ -185,7 +185,7 @@ TEST_SUITE("tasks.features") {
       std::iota(all.begin(), all.end(), 0);
       auto batch = lth::train::collate(rows, all, lth::train::LabelKind::kPerToken, tok->pad_id());
       const auto original = batch.input_ids.clone();
-      const auto transform = task->batch_transform();
+      const auto transform = task->batch_transform(57);
       REQUIRE(transform != nullptr);
       transform(batch, 3);
       const auto ids = batch.input_ids;
