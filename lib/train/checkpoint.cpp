@@ -42,19 +42,66 @@ void check_identity(const nlohmann::json& saved, const nlohmann::json& now, cons
   LTH_FAIL(Error, "{}: {} differs in {}; rerun with the same settings, or use another --out (or --force)", path, what, list);
 }
 
-void save_checkpoint(const std::string& run_dir, model::Bert& model, const AdamW& optimizer, const Checkpoint& c,
-                     const nlohmann::json& identity, const std::vector<at::Tensor>& rank_rngs) {
+void save_checkpoint(const std::string& run_dir, const NamedTensorList& state, const AdamW* optimizer,
+                     const Checkpoint& c, const nlohmann::json& identity, const std::vector<at::Tensor>& rank_rngs) {
   make_dirs(run_dir + "/checkpoint");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (auto& [name, p] : named_parameters(model)) tensors.emplace_back("param." + name, p.detach().to(torch::kCPU));
-  for (auto& [name, t] : optimizer.state()) tensors.emplace_back("optim." + name, t.to(torch::kCPU));
+  for (const auto& [name, p] : state) tensors.emplace_back("param." + name, p.detach().to(torch::kCPU));
+  if (optimizer) {
+    for (auto& [name, t] : optimizer->state()) tensors.emplace_back("optim." + name, t.to(torch::kCPU));
+  }
   tensors.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   for (size_t r = 1; r < rank_rngs.size(); ++r) tensors.emplace_back("rng.cpu.rank" + std::to_string(r), rank_rngs[r]);
   nlohmann::json meta = {{"steps", c.steps}, {"best", c.best.value}, {"best_metrics", c.best.metrics}, {"identity", identity}};
   io::save_safetensors(checkpoint_file(run_dir), tensors, {{"lth_trainer", meta.dump()}});
 }
 
-bool load_checkpoint(const std::string& run_dir, model::Bert& model, AdamW& optimizer, Checkpoint& c,
+namespace {
+
+// The checkpoint's "param." tensors copied into `state` (every name must be there, with its shape).
+void load_state_tensors(const io::SafetensorsFile& file, const std::string& path, const NamedTensorList& state) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, p] : state) {
+    LTH_CHECK(file.contains("param." + name), IoError, "{}: no tensor for parameter '{}' (another model?)", path, name);
+    auto t = file.load("param." + name);
+    LTH_CHECK(t.sizes() == p.sizes(), ShapeError, "{}: '{}' has another shape than the model's", path, name);
+    at::Tensor target = p;
+    target.copy_(t);
+  }
+}
+
+void broadcast_state(Dist& dist, const NamedTensorList& state) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, p] : state) {
+    at::Tensor data = p.detach();
+    dist.broadcast(data, 0);
+  }
+}
+
+// Each rank's generator state from rank 0's checkpoint file (rank 0 keeps its own, already loaded).
+// Row r = [saved?, state of rank r].
+void broadcast_rank_rngs(Dist& dist, const std::string& path) {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  const at::Tensor own = generator.get_state();
+  at::Tensor rngs = torch::zeros({dist.world_size(), own.numel() + 1}, torch::kUInt8);
+  if (dist.is_main()) {
+    io::SafetensorsFile file(path);
+    for (int r = 1; r < dist.world_size(); ++r) {
+      const std::string key = "rng.cpu.rank" + std::to_string(r);
+      if (!file.contains(key)) continue;
+      rngs[r][0] = 1;
+      rngs[r].slice(0, 1).copy_(file.load(key).reshape({-1}));
+    }
+  }
+  dist.broadcast(rngs, 0);
+  if (!dist.is_main() && rngs[dist.rank()][0].item<int64_t>() != 0) {
+    generator.set_state(rngs[dist.rank()].slice(0, 1).clone());
+  }
+}
+
+}  // namespace
+
+bool load_checkpoint(const std::string& run_dir, const NamedTensorList& state, AdamW& optimizer, Checkpoint& c,
                      const nlohmann::json& identity) {
   const std::string path = checkpoint_file(run_dir);
   if (!path_exists(path)) return false;
@@ -66,24 +113,18 @@ bool load_checkpoint(const std::string& run_dir, model::Bert& model, AdamW& opti
   c.steps = meta.at("steps").get<int64_t>();
   c.best.value = meta.at("best").get<double>();
   c.best.metrics = meta.at("best_metrics");
-  torch::NoGradGuard no_grad;
-  for (auto& [name, p] : named_parameters(model)) {
-    LTH_CHECK(file.contains("param." + name), IoError, "{}: no tensor for parameter '{}' (another model?)", path, name);
-    auto t = file.load("param." + name);
-    LTH_CHECK(t.sizes() == p.sizes(), ShapeError, "{}: '{}' has another shape than the model's", path, name);
-    p.copy_(t);
-  }
-  std::vector<std::pair<std::string, at::Tensor>> state;
+  load_state_tensors(file, path, state);
+  std::vector<std::pair<std::string, at::Tensor>> moments;
   for (const auto& e : file.entries()) {
-    if (e.name.rfind("optim.", 0) == 0) state.emplace_back(e.name.substr(6), file.load(e.name));
+    if (e.name.rfind("optim.", 0) == 0) moments.emplace_back(e.name.substr(6), file.load(e.name));
   }
-  optimizer.load_state(state, c.steps);
+  optimizer.load_state(moments, c.steps);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(file.load("rng.cpu"));
   return true;
 }
 
-bool sync_start(Dist& dist, model::Bert& model, AdamW& optimizer, Checkpoint& c, bool resumed,
+bool sync_start(Dist& dist, const NamedTensorList& state, AdamW& optimizer, Checkpoint& c, bool resumed,
                 const std::string& run_dir) {
   torch::NoGradGuard no_grad;
   nlohmann::json meta;
@@ -97,15 +138,13 @@ bool sync_start(Dist& dist, model::Bert& model, AdamW& optimizer, Checkpoint& c,
   c.steps = meta.at("steps").get<int64_t>();
   c.best.value = meta.at("best").get<double>();
   c.best.metrics = meta.at("best_metrics");
-  for (auto& [name, p] : named_parameters(model)) {
-    at::Tensor data = p.detach();
-    dist.broadcast(data, 0);
-  }
+  broadcast_state(dist, state);
   if (!resumed) return false;
-  auto params = model->named_parameters();
+  const auto& trained = optimizer.parameters();
+  const std::map<std::string, at::Tensor> params(trained.begin(), trained.end());
   const auto own_state = optimizer.state();
   std::map<std::string, at::Tensor> mine(own_state.begin(), own_state.end());
-  std::vector<std::pair<std::string, at::Tensor>> state;
+  std::vector<std::pair<std::string, at::Tensor>> moments;
   for (const auto& j : meta.at("optim")) {
     const std::string name = j.get<std::string>();
     at::Tensor t;
@@ -113,32 +152,32 @@ bool sync_start(Dist& dist, model::Bert& model, AdamW& optimizer, Checkpoint& c,
       t = mine.at(name).contiguous();
     } else {
       const std::string param = name.substr(name.find('.') + 1);
-      auto* p = params.find(param);
-      LTH_CHECK(p != nullptr, ShapeError, "rank 0's optimizer state names '{}', which this model does not have", param);
-      t = torch::zeros_like(*p);
+      auto p = params.find(param);
+      LTH_CHECK(p != params.end(), ShapeError, "rank 0's optimizer state names '{}', which this model does not have", param);
+      t = torch::zeros_like(p->second);
     }
     dist.broadcast(t, 0);
-    state.emplace_back(name, t);
+    moments.emplace_back(name, t);
   }
-  if (!dist.is_main()) optimizer.load_state(state, c.steps);
-  // Generator states: row r = [saved?, state of rank r].
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  const at::Tensor own = generator.get_state();
-  at::Tensor rngs = torch::zeros({dist.world_size(), own.numel() + 1}, torch::kUInt8);
-  if (dist.is_main()) {
-    io::SafetensorsFile file(checkpoint_file(run_dir));
-    for (int r = 1; r < dist.world_size(); ++r) {
-      const std::string key = "rng.cpu.rank" + std::to_string(r);
-      if (!file.contains(key)) continue;
-      rngs[r][0] = 1;
-      rngs[r].slice(0, 1).copy_(file.load(key).reshape({-1}));
-    }
-  }
-  dist.broadcast(rngs, 0);
-  if (!dist.is_main() && rngs[dist.rank()][0].item<int64_t>() != 0) {
-    generator.set_state(rngs[dist.rank()].slice(0, 1).clone());
-  }
+  if (!dist.is_main()) optimizer.load_state(moments, c.steps);
+  broadcast_rank_rngs(dist, checkpoint_file(run_dir));
   return true;
+}
+
+void load_final_state(const std::string& run_dir, const NamedTensorList& state, Dist* dist) {
+  const std::string path = checkpoint_file(run_dir);
+  if (dist == nullptr || dist->is_main()) {
+    LTH_CHECK(path_exists(path), IoError,
+              "{}: missing; the finished run in {} kept no final state to continue from (delete it to run it again)",
+              path, run_dir);
+    io::SafetensorsFile file(path);
+    load_state_tensors(file, path, state);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    generator.set_state(file.load("rng.cpu"));
+  }
+  if (dist == nullptr) return;
+  broadcast_state(*dist, state);
+  broadcast_rank_rngs(*dist, path);
 }
 
 }  // namespace lth::train

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "core/file.h"
-#include "model/load.h"
+#include "train/trainee.h"
 
 namespace lth::train {
 namespace fs = std::filesystem;
@@ -74,8 +74,8 @@ bool RunWriter::record_eval(nlohmann::json& metrics, int64_t steps, double epoch
   return best.offer(metrics, main_metric);
 }
 
-void RunWriter::save_model(model::Bert& model, const std::string& name, const std::string& tokenizer_dir) const {
-  if (writes_) model::save_pretrained(model, dir_ + "/" + name, tokenizer_dir);
+void RunWriter::save_model(Trainee& trainee, const std::string& name, const std::string& tokenizer_dir) const {
+  if (writes_) trainee.save_model(dir_ + "/" + name, tokenizer_dir);
 }
 
 std::optional<nlohmann::json> RunWriter::read_result() const {

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/bert.h"
-
 namespace lth::train {
+
+class Trainee;  // train/trainee.h
 
 // The best evaluation so far on one metric: higher is better; a missing or non-numeric value never wins.
 struct Best {
@@ -43,8 +43,9 @@ class RunWriter {
   // then holds them).
   bool record_eval(nlohmann::json& metrics, int64_t steps, double epoch, const std::string& main_metric,
                    Best& best) const;
-  // `model` in HF format in the folder `name` ("best", "model"), with the tokenizer of `tokenizer_dir`.
-  void save_model(model::Bert& model, const std::string& name, const std::string& tokenizer_dir) const;
+  // The trainee's model in the folder `name` ("best", "model"), with the tokenizer of `tokenizer_dir`
+  // (HF format for a BERT; lth mux adds its mux files).
+  void save_model(Trainee& trainee, const std::string& name, const std::string& tokenizer_dir) const;
 
   // result.json when the run is done (read by every process), else nothing.
   std::optional<nlohmann::json> read_result() const;

@@ -16,6 +16,7 @@
 #include "train/run_writer.h"
 #include "train/schedule.h"
 #include "train/step.h"
+#include "train/trainee.h"
 
 namespace lth::train {
 namespace {
@@ -80,7 +81,7 @@ using Batches = std::vector<std::vector<int64_t>>;
 // loop over epochs and steps, evaluation, checkpoints and the files of the run directory.
 class Loop {
  public:
-  Loop(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id, const TrainConfig& cfg,
+  Loop(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id, const TrainConfig& cfg,
        const Hooks& hooks, const RunWriter& writer, const std::string& tokenizer_dir, const Schedule& schedule);
 
   // Loads the resume checkpoint (rank 0's, on every rank) and starts metrics.jsonl.
@@ -93,10 +94,13 @@ class Loop {
   void after_step(bool stop);
   void report_train();
   void evaluate();
-  void checkpoint();
+  void checkpoint(bool final = false);
   TrainResult finish(std::chrono::steady_clock::time_point start, double comm_before);
 
-  model::Bert& model_;
+  Trainee& trainee_;
+  model::Bert& model_;  // the trainee's BERT (masks, hooks)
+  const NamedTensorList params_, state_;
+  std::vector<at::Tensor> tensors_;  // params_' tensors: clipped, averaged over ranks
   const std::vector<Feature>& data_;
   const LabelKind kind_;
   const int64_t pad_id_;
@@ -119,16 +123,27 @@ class Loop {
   int64_t running_count_ = 0;
 };
 
-AdamW make_optimizer(model::Bert& model, const TrainConfig& cfg) {
+AdamW make_optimizer(Trainee& trainee, const NamedTensorList& params, const TrainConfig& cfg) {
   AdamWOptions adam;
   adam.lr = cfg.lr;
   adam.weight_decay = cfg.weight_decay;
-  return AdamW(named_parameters(model), adam, decays_by_default);
+  return AdamW(params, adam, [&trainee](const std::string& name) { return trainee.decays(name); });
 }
 
-Loop::Loop(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id, const TrainConfig& cfg,
+std::vector<at::Tensor> tensors_of(const NamedTensorList& named) {
+  std::vector<at::Tensor> out;
+  out.reserve(named.size());
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+
+Loop::Loop(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id, const TrainConfig& cfg,
            const Hooks& hooks, const RunWriter& writer, const std::string& tokenizer_dir, const Schedule& schedule)
-    : model_(model),
+    : trainee_(trainee),
+      model_(trainee.bert()),
+      params_(trainee.parameters()),
+      state_(trainee.state()),
+      tensors_(tensors_of(params_)),
       data_(data),
       kind_(kind),
       pad_id_(pad_id),
@@ -140,19 +155,19 @@ Loop::Loop(model::Bert& model, const std::vector<Feature>& data, LabelKind kind,
       dist_(cfg.dist.get()),
       device_(cfg.device),
       identity_(train_identity(cfg, dist_ ? dist_->world_size() : 1)),
-      optimizer_(make_optimizer(model, cfg)),
+      optimizer_(make_optimizer(trainee, params_, cfg)),
       masks_(masks_on_device(hooks.masks, device_)) {}
 
 void Loop::resume() {
-  bool resumed = writer_.writes() && load_checkpoint(writer_.dir(), model_, optimizer_, ckpt_, identity_);
-  if (dist_) resumed = sync_start(*dist_, model_, optimizer_, ckpt_, resumed, writer_.dir());
+  bool resumed = writer_.writes() && load_checkpoint(writer_.dir(), state_, optimizer_, ckpt_, identity_);
+  if (dist_) resumed = sync_start(*dist_, state_, optimizer_, ckpt_, resumed, writer_.dir());
   if (resumed) log::info("train", "resuming {} at step {}/{}", writer_.dir(), ckpt_.steps, schedule_.total());
   writer_.start_metrics(resumed, ckpt_.steps);
 }
 
 TrainResult Loop::run() {
   SignalGuard signals;
-  model_->train();
+  trainee_.module().train();
   Progress progress("train", schedule_.total());
   progress_ = &progress;
   const auto start = std::chrono::steady_clock::now();
@@ -178,19 +193,17 @@ void Loop::accumulate(const std::vector<int64_t>& indices, double& step_loss) {
   const double share = dist_ ? shard_batch(batch, kind_, *dist_) : 1.0;  // this rank's rows of the global batch
   examples_ += static_cast<int64_t>(indices.size());
   if (share == 0.0) return;
+  auto to_device = [this](at::Tensor& t) {
+    if (t.defined()) t = t.to(device_);
+  };
+  to_device(batch.labels);
+  to_device(batch.input_ids);
+  to_device(batch.attention_mask);
+  to_device(batch.token_type_ids);
+  to_device(batch.end_labels);
+  clock_.mark(PhaseClock::kData);
   with_precision(cfg_.precision, [&] {
-    model::ForwardOptions fwd;
-    at::Tensor labels = batch.labels.to(device_);
-    if (model_->config().head == model::HeadKind::kMaskedLM) {
-      fwd.mlm_positions = labels.ne(-100);
-      labels = labels.masked_select(fwd.mlm_positions);
-    }
-    const auto input_ids = batch.input_ids.to(device_), attention_mask = batch.attention_mask.to(device_),
-               token_type_ids = batch.token_type_ids.to(device_);
-    const auto end_labels = batch.end_labels.defined() ? batch.end_labels.to(device_) : at::Tensor();
-    clock_.mark(PhaseClock::kData);
-    auto out = model_->forward(input_ids, attention_mask, token_type_ids, fwd);
-    auto loss = model::head_loss(model_->config(), out, labels, end_labels);
+    auto loss = trainee_.loss(batch, steps_);
     loss = loss.to(torch::kFloat32) / static_cast<double>(cfg_.grad_accum);
     if (dist_) loss = loss * share;
     clock_.mark(PhaseClock::kForward);
@@ -208,11 +221,11 @@ bool Loop::step(const Batches& batches, int64_t s) {
   for (int64_t a = 0; a < cfg_.grad_accum; ++a) accumulate(batches[static_cast<size_t>(s * cfg_.grad_accum + a)], step_loss);
   bool stop = false;
   if (dist_) {  // average gradients over ranks (before masking and clipping); agree on stopping
-    const auto reduced = reduce_gradients(*dist_, model_->parameters(), step_loss, g_signal != 0);
+    const auto reduced = reduce_gradients(*dist_, tensors_, step_loss, g_signal != 0);
     step_loss = reduced.loss;
     stop = reduced.stop;
   }
-  mask_and_clip_gradients(model_, masks_, model_->parameters(), cfg_.max_grad_norm);
+  mask_and_clip_gradients(model_, masks_, tensors_, cfg_.max_grad_norm);
   clock_.mark(PhaseClock::kClip);
   optimizer_step(optimizer_, schedule_.lr.at(steps_), model_, masks_);
   clock_.mark(PhaseClock::kOptimizer);
@@ -252,7 +265,9 @@ void Loop::report_train() {
   const bool show = cfg_.progress && writer_.writes();
   if (steps_ % 50 == 0 || steps_ == schedule_.total()) {
     const double mean = running_loss_ / running_count_;
-    writer_.append_metrics({{"step", steps_}, {"split", "train"}, {"loss", mean}, {"lr", schedule_.lr.at(steps_ - 1)}});
+    nlohmann::json line = {{"step", steps_}, {"split", "train"}, {"loss", mean}, {"lr", schedule_.lr.at(steps_ - 1)}};
+    trainee_.add_train_fields(line);
+    writer_.append_metrics(line);
     if (show) progress_->update(steps_, fmt::format("loss {:.4f}", mean));
     running_loss_ = 0.0;
     running_count_ = 0;
@@ -263,23 +278,25 @@ void Loop::report_train() {
 
 void Loop::evaluate() {
   if (!hooks_.evaluate) return;
-  model_->eval();
+  trainee_.module().eval();
   EvalContext context;
   context.precision = cfg_.precision;
   context.device = cfg_.device;
   context.dist = dist_;  // tasks::predict splits its batches over the ranks
   nlohmann::json m = hooks_.evaluate(model_, context);
-  model_->train();
+  trainee_.module().train();
   const double epoch = static_cast<double>(steps_) / static_cast<double>(schedule_.steps_per_epoch);
   const bool best = writer_.record_eval(m, steps_, epoch, hooks_.main_metric, ckpt_.best);
   result_.final_metrics = m;
-  if (best && cfg_.save_models) writer_.save_model(model_, "best", tokenizer_dir_);
+  if (best && cfg_.save_models) writer_.save_model(trainee_, "best", tokenizer_dir_);
 }
 
-void Loop::checkpoint() {
+// The resume checkpoint; `final`: the state a finished run keeps for the run that continues from it
+// (weights and generators, no moments).
+void Loop::checkpoint(bool final) {
   std::vector<at::Tensor> rngs;
   if (dist_) rngs = dist_->all_gather(at::detail::getDefaultCPUGenerator().get_state());
-  if (writer_.writes()) save_checkpoint(writer_.dir(), model_, optimizer_, ckpt_, identity_, rngs);
+  if (writer_.writes()) save_checkpoint(writer_.dir(), state_, final ? nullptr : &optimizer_, ckpt_, identity_, rngs);
 }
 
 // The final evaluation, the last model, result.json; the resume checkpoint is no longer needed.
@@ -296,13 +313,19 @@ TrainResult Loop::finish(std::chrono::steady_clock::time_point start, double com
   evaluate();
   clock_.mark(PhaseClock::kEval);
   if (cfg_.profile) clock_.log(steps_ - start_steps_);
-  if (cfg_.save_models) writer_.save_model(model_, "model", tokenizer_dir_);
+  if (cfg_.save_models) writer_.save_model(trainee_, "model", tokenizer_dir_);
   result_.best_metrics = ckpt_.best.metrics;
+  if (cfg_.keep_final_state) {  // replaces the resume checkpoint (a rerun before result.json just finishes again)
+    ckpt_.steps = steps_;
+    checkpoint(/*final=*/true);
+  }
   if (!writer_.writes()) return result_;
-  writer_.write_result({{"final", result_.final_metrics}, {"best", result_.best_metrics}, {"steps", steps_},
-                        {"seconds", result_.seconds}, {"examples_per_second", result_.examples_per_second},
-                        {"resumed_from", start_steps_}, {"identity", identity_}});
-  writer_.remove_checkpoint();
+  nlohmann::json result = {{"final", result_.final_metrics}, {"best", result_.best_metrics}, {"steps", steps_},
+                           {"seconds", result_.seconds}, {"examples_per_second", result_.examples_per_second},
+                           {"resumed_from", start_steps_}, {"identity", identity_}};
+  result.update(trainee_.result_fields());
+  writer_.write_result(result);
+  if (!cfg_.keep_final_state) writer_.remove_checkpoint();
   return result_;
 }
 
@@ -332,7 +355,11 @@ TrainResult finished_result(const nlohmann::json& saved, const std::string& path
   return result;
 }
 
-TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
+std::optional<nlohmann::json> read_finished(const std::string& run_dir, Dist* dist) {
+  return finished_run(RunWriter(run_dir, dist == nullptr || dist->is_main()), dist);
+}
+
+TrainResult train(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
                   const TrainConfig& cfg, const Hooks& hooks, const std::string& run_dir,
                   const std::string& tokenizer_dir) {
   Dist* dist = cfg.dist.get();
@@ -342,12 +369,19 @@ TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKin
   LTH_CHECK(!data.empty(), Error, "no training examples");
   LTH_CHECK(cfg.batch_size > 0 && cfg.grad_accum > 0, UsageError, "--batch-size and --grad-accum must be positive");
   writer.create();
-  model->to(torch::Device(cfg.device));
-  if (hooks.masks) hooks.masks->apply(model);
+  trainee.module().to(torch::Device(cfg.device));
+  if (hooks.masks) hooks.masks->apply(trainee.bert());
   const Schedule schedule = make_schedule(cfg, static_cast<int64_t>(data.size()), world);
-  Loop loop(model, data, kind, pad_id, cfg, hooks, writer, tokenizer_dir, schedule);
+  Loop loop(trainee, data, kind, pad_id, cfg, hooks, writer, tokenizer_dir, schedule);
   loop.resume();
   return loop.run();
+}
+
+TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
+                  const TrainConfig& cfg, const Hooks& hooks, const std::string& run_dir,
+                  const std::string& tokenizer_dir) {
+  BertTrainee trainee(model);
+  return train(trainee, data, kind, pad_id, cfg, hooks, run_dir, tokenizer_dir);
 }
 
 }  // namespace lth::train

@@ -1,15 +1,17 @@
 // The fine-tuning loop: AdamW (no decay on biases/LayerNorm), linear warmup and decay, gradient
 // clipping and accumulation, seeded length-grouped batches, evaluation during training, best/last
 // checkpoints in HF format, exact resume after a kill, SIGINT/SIGTERM -> checkpoint and exit, and
-// masks kept exact (pruned weights are exactly 0 after every step). The loop is built from pieces
-// other loops reuse (lth mux): the schedule (train/schedule.h), the optimizer step with masks and
-// precision (train/step.h) and the run directory's files (train/run_writer.h); the resume
-// checkpoint is train/checkpoint.h.
+// masks kept exact (pruned weights are exactly 0 after every step), data parallelism and --profile.
+// It trains a train::Trainee (train/trainee.h): the plain BERT, or lth mux's multiplexed one, whose
+// warm-up and task phases are each one run of this loop. Its pieces: the schedule
+// (train/schedule.h), the optimizer step with masks and precision (train/step.h), the run
+// directory's files (train/run_writer.h) and the resume checkpoint (train/checkpoint.h).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +25,8 @@
 
 namespace lth::train {
 
-class Dist;  // train/dist.h
+class Dist;     // train/dist.h
+class Trainee;  // train/trainee.h
 
 struct TrainConfig {
   std::string length = "3ep";     // Step: total training length
@@ -43,6 +46,10 @@ struct TrainConfig {
   std::string device = "cpu";
   bool progress = true;
   bool profile = false;           // log where training time went (data, forward, backward, optimizer, eval)
+  // Keep checkpoint/ when done, holding the final weights and generator states (no optimizer
+  // moments), for a run that continues from them after a restart (train::load_final_state; lth
+  // mux's task phase after its warm-up).
+  bool keep_final_state = false;
   // Data parallelism (null: one process). With a group, batch_size is per rank: each global batch
   // of batch_size x world examples is split over the ranks, and only rank 0 writes files.
   std::shared_ptr<Dist> dist;
@@ -80,6 +87,14 @@ TrainResult finished_result(const nlohmann::json& saved, const std::string& path
 TrainResult train(model::Bert& model, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
                   const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
                   const std::string& tokenizer_dir = "");
+// The same loop for any trainee (the one above trains a BertTrainee): its loss, parameters, saved
+// models and result.json fields. The hooks receive trainee.bert().
+TrainResult train(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id,
+                  const TrainConfig& config, const Hooks& hooks, const std::string& run_dir,
+                  const std::string& tokenizer_dir = "");
+
+// result.json of the finished run in `run_dir` (rank 0's, on every rank with `dist`), if there is one.
+std::optional<nlohmann::json> read_finished(const std::string& run_dir, Dist* dist);
 
 // Thrown when SIGINT/SIGTERM stopped training after a checkpoint was written.
 class Interrupted : public Error {
