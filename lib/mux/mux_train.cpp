@@ -9,143 +9,127 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "core/progress.h"
-#include "core/step.h"
 #include "mux/retrieval.h"
 #include "train/adamw.h"
-#include "train/run_writer.h"
-#include "train/schedule.h"
+#include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/step.h"
+#include "train/trainee.h"
 
 namespace lth::mux {
 namespace {
 
-bool decays(const std::string& name) {
+bool mux_decays(const std::string& name) {
   if (!train::decays_by_default(name)) return false;
   // The mux parts: no decay on biases and LayerNorms (as HF), nor on the learned keys.
   return name.find("layer_norm.") == std::string::npos && name != "retrieval.bias" && name != "demux.mlp_bias" &&
          name != "demux.keys";
 }
 
-// Model parameters with their optimizer names: the BERT's own (HF names, what masks name) and the
-// mux parts' ("mux.", "demux.", "retrieval.").
-std::vector<std::pair<std::string, at::Tensor>> all_parameters(MuxBert& model) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (auto& item : model->bert->named_parameters()) out.emplace_back(item.key(), item.value());
-  for (auto& p : model->mux_parameters()) out.push_back(p);
-  return out;
+// A batch's rows completed to a multiple of `n` with copies of its last row.
+void pad_rows(train::Batch& batch, int64_t n) {
+  const int64_t rows = batch.input_ids.size(0);
+  LTH_CHECK(rows > 0, ShapeError, "an empty batch cannot be grouped");
+  const int64_t padded = (rows + n - 1) / n * n;
+  if (padded == rows) return;
+  const auto pick = torch::arange(padded, torch::TensorOptions(batch.input_ids.device()).dtype(torch::kLong))
+                        .clamp_max(rows - 1);
+  for (at::Tensor* t : {&batch.input_ids, &batch.attention_mask, &batch.token_type_ids, &batch.labels, &batch.end_labels}) {
+    if (t->defined()) *t = t->index_select(0, pick);
+  }
+  if (!batch.indices.empty()) batch.indices.resize(static_cast<size_t>(padded), batch.indices.back());
 }
 
-struct Phase {
-  std::string name;  // "warmup" | "task"
-  const std::vector<train::Feature>* data = nullptr;
-  train::LabelKind kind = train::LabelKind::kNone;
-  int64_t batch_size = 0;
-  train::LrSchedule lr;  // lr.total: optimizer steps
-  bool task = false;
-};
-
-// The running sums of the train lines (reset at each line).
-struct Sums {
-  double loss = 0.0, task = 0.0, retrieval = 0.0;
-  int64_t count = 0, hits = 0, counted = 0;
-};
-
-// Both phases of one train_mux call: the model, its masks on the device, the run directory's files
-// and the best evaluation so far.
-class MuxLoop {
+// A MuxBert as the training loop sees it, in one phase: the warm-up's loss is retrieval alone, the
+// task phase's task_weight·task + retrieval_weight·retrieval. Optimizer names: the BERT's own (HF
+// names, what masks name) and the mux parts' ("mux.", "demux.", "retrieval."); the checkpoint also
+// holds the mux parts' fixed buffers.
+class MuxTrainee : public train::Trainee {
  public:
-  MuxLoop(MuxBert& model, const MuxTrainConfig& config, const MuxTrainHooks& hooks, const train::RunWriter& writer,
-          int64_t pad_id, const std::string& tokenizer_dir)
-      : model_(model), config_(config), cfg_(config.train), hooks_(hooks), writer_(writer), pad_id_(pad_id),
-        tokenizer_dir_(tokenizer_dir), device_(cfg_.device) {}
+  MuxTrainee(MuxBert& model, std::string phase, train::LabelKind kind, const MuxTrainConfig& config,
+             nlohmann::json result_fields)
+      : model_(model), phase_(std::move(phase)), task_(phase_ == "task"), kind_(kind), config_(config),
+        result_fields_(std::move(result_fields)) {}
 
-  void start() {
-    model_->to(device_);
-    if (hooks_.masks) hooks_.masks->apply(model_->bert);
-    masks_ = train::masks_on_device(hooks_.masks, device_);
+  torch::nn::Module& module() override { return *model_; }
+  model::Bert& bert() override { return model_->bert; }
+  train::NamedTensorList parameters() override {
+    train::NamedTensorList out;
+    for (auto& item : model_->bert->named_parameters()) out.emplace_back(item.key(), item.value());
+    for (auto& p : model_->mux_parameters()) out.push_back(p);
+    return out;
   }
-  void run(const Phase& phase);
-  void evaluate(int64_t steps, double epoch);
-  MuxTrainResult& result() { return result_; }
+  bool decays(const std::string& name) const override { return mux_decays(name); }
+  train::NamedTensorList state() override {
+    train::NamedTensorList out;
+    for (auto& item : model_->bert->named_parameters()) out.emplace_back(item.key(), item.value());
+    for (auto& t : model_->mux_state()) out.push_back(t);
+    return out;
+  }
+  at::Tensor loss(train::Batch& batch, int64_t step) override;
+  void add_train_fields(nlohmann::json& line) override;
+  nlohmann::json result_fields() const override { return result_fields_; }
+  void save_model(const std::string& dir, const std::string& tokenizer_dir) override {
+    save_mux(model_, dir, tokenizer_dir);
+  }
 
  private:
-  void step(const Phase& phase, train::AdamW& optimizer, std::vector<int64_t> indices, int64_t steps, Sums& sums);
-  void report(const Phase& phase, int64_t steps, Sums& sums, Progress& progress) const;
+  // The running sums of the train lines (reset at each line).
+  struct Sums {
+    double task = 0.0, retrieval = 0.0;
+    int64_t count = 0, hits = 0, counted = 0;
+  };
 
   MuxBert& model_;
+  const std::string phase_;
+  const bool task_;
+  const train::LabelKind kind_;
   const MuxTrainConfig& config_;
-  const train::TrainConfig& cfg_;
-  const MuxTrainHooks& hooks_;
-  const train::RunWriter& writer_;
-  const int64_t pad_id_;
-  const std::string& tokenizer_dir_;
-  const torch::Device device_;
-  prune::NamedTensors masks_;
-  train::Best best_;
-  MuxTrainResult result_;
+  const nlohmann::json result_fields_;
+  Sums sums_;
 };
 
-void MuxLoop::evaluate(int64_t steps, double epoch) {
-  if (!hooks_.evaluate) return;
-  nlohmann::json m = hooks_.evaluate(model_);
-  model_->train();
-  m["phase"] = "task";
-  const bool best = writer_.record_eval(m, steps, epoch, hooks_.main_metric, best_);
-  result_.final_metrics = m;
-  result_.best_metrics = best_.metrics;
-  if (best && cfg_.save_models) save_mux(model_, writer_.dir() + "/best", tokenizer_dir_);
-}
-
-// One optimizer step on one batch: retrieval loss (warm-up) or the weighted task + retrieval loss.
-void MuxLoop::step(const Phase& phase, train::AdamW& optimizer, std::vector<int64_t> indices, int64_t steps,
-                   Sums& sums) {
-  pad_to_groups(indices, model_->n());
-  auto batch = train::collate(*phase.data, indices, phase.kind, pad_id_, cfg_.pad_to);
-  double task_value = 0.0, ret_value = 0.0, loss_value = 0.0;
-  train::with_precision(cfg_.precision, [&] {
-    MuxForwardOptions fo;
-    fo.retrieval = true;
-    fo.retrieval_fraction = config_.retrieval_fraction;
-    fo.all_positions = phase.task && phase.kind == train::LabelKind::kPerToken;
-    auto out = model_->forward(batch.input_ids.to(device_), batch.attention_mask.to(device_),
-                               batch.token_type_ids.to(device_), fo);
-    auto ret = retrieval_loss(out.retrieval_logits, out.retrieval_targets);
-    at::Tensor loss = ret;
-    if (phase.task) {
-      auto task_loss = model::head_loss(model_->bert->config(), out.task, batch.labels.to(device_)).to(torch::kFloat32);
-      task_value = task_loss.item<double>();
-      loss = config_.task_weight * task_loss + config_.retrieval_weight * ret;
-    }
-    loss.backward();
-    ret_value = ret.item<double>();
-    loss_value = loss.item<double>();
-    auto [c, k] = retrieval_hits(out.retrieval_logits.detach(), out.retrieval_targets);
-    sums.hits += c;
-    sums.counted += k;
-  });
-  train::mask_and_clip_gradients(model_->bert, masks_, model_->parameters(), cfg_.max_grad_norm);
-  train::optimizer_step(optimizer, phase.lr.at(steps), model_->bert, masks_);
-  sums.loss += loss_value;
-  sums.task += task_value;
-  sums.retrieval += ret_value;
-  ++sums.count;
-}
-
-// Every 50 steps (and at the end) the means since the last line go to metrics.jsonl.
-void MuxLoop::report(const Phase& phase, int64_t steps, Sums& sums, Progress& progress) const {
-  if (steps % 50 == 0 || steps == phase.lr.total) {
-    nlohmann::json line = {{"step", steps}, {"phase", phase.name}, {"split", "train"},
-                           {"loss", sums.loss / sums.count}, {"retrieval_loss", sums.retrieval / sums.count},
-                           {"retrieval_accuracy", sums.counted > 0 ? static_cast<double>(sums.hits) / sums.counted : 0.0},
-                           {"lr", phase.lr.at(steps - 1)}};
-    if (phase.task) line["task_loss"] = sums.task / sums.count;
-    writer_.append_metrics(line);
-    if (cfg_.progress) progress.update(steps, fmt::format("loss {:.4f}", sums.loss / sums.count));
-    sums = Sums{};
-  } else if (cfg_.progress) {
-    progress.update(steps);
+at::Tensor MuxTrainee::loss(train::Batch& batch, int64_t /*step*/) {
+  pad_rows(batch, model_->n());
+  MuxForwardOptions fo;
+  fo.retrieval = true;
+  fo.retrieval_fraction = config_.retrieval_fraction;
+  fo.all_positions = task_ && kind_ == train::LabelKind::kPerToken;
+  auto out = model_->forward(batch.input_ids, batch.attention_mask, batch.token_type_ids, fo);
+  auto ret = retrieval_loss(out.retrieval_logits, out.retrieval_targets);
+  at::Tensor loss = ret;
+  if (task_) {
+    auto task_loss = model::head_loss(model_->bert->config(), out.task, batch.labels).to(torch::kFloat32);
+    sums_.task += task_loss.item<double>();
+    loss = config_.task_weight * task_loss + config_.retrieval_weight * ret;
   }
+  sums_.retrieval += ret.item<double>();
+  auto [c, k] = retrieval_hits(out.retrieval_logits.detach(), out.retrieval_targets);
+  sums_.hits += c;
+  sums_.counted += k;
+  ++sums_.count;
+  return loss;
+}
+
+// This rank's means since the last line (the loop's "loss" is the global batch's).
+void MuxTrainee::add_train_fields(nlohmann::json& line) {
+  const double count = static_cast<double>(std::max<int64_t>(1, sums_.count));
+  line["phase"] = phase_;
+  line["retrieval_loss"] = sums_.retrieval / count;
+  line["retrieval_accuracy"] =
+      sums_.counted > 0 ? static_cast<double>(sums_.hits) / static_cast<double>(sums_.counted) : 0.0;
+  if (task_) line["task_loss"] = sums_.task / count;
+  sums_ = Sums{};
+}
+
+// The loop's hooks for one phase: the masks and the caller's after_step.
+train::Hooks phase_hooks(const MuxTrainHooks& hooks, const std::string& phase) {
+  train::Hooks h;
+  h.masks = hooks.masks;
+  if (hooks.after_step) {
+    h.after_step = [&hooks, phase](int64_t steps, model::Bert&) { hooks.after_step(phase, steps); };
+  }
+  return h;
 }
 
 }  // namespace
@@ -229,74 +213,36 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
 
 namespace {
 
-void MuxLoop::run(const Phase& phase) {
-  const auto& data = *phase.data;
-  const int64_t per_epoch = train::steps_per_epoch(static_cast<int64_t>(data.size()), phase.batch_size);
-  const int64_t eval_every = train::eval_interval(cfg_.eval_every, per_epoch);  // 0: only at the end
-  train::AdamWOptions adam;
-  adam.lr = phase.lr.peak;
-  adam.weight_decay = cfg_.weight_decay;
-  train::AdamW optimizer(all_parameters(model_), adam, decays);
-  model_->train();
-  Progress progress("mux " + phase.name, phase.lr.total);
-  Sums sums;
-  int64_t steps = 0;
-  for (int64_t epoch = 0; steps < phase.lr.total; ++epoch) {
-    const auto batches =
-        train::epoch_batches(data, phase.batch_size, cfg_.seed + (phase.task ? 0 : 7717), epoch, cfg_.group_by_length);
-    for (size_t b = 0; b < batches.size() && steps < phase.lr.total; ++b) {
-      step(phase, optimizer, batches[b], steps, sums);
-      ++steps;
-      report(phase, steps, sums, progress);
-      if (phase.task && eval_every > 0 && steps % eval_every == 0 && steps != phase.lr.total) {
-        evaluate(steps, static_cast<double>(steps) / static_cast<double>(per_epoch));
-      }
-    }
-  }
-  progress.finish();
-}
-
-// The retrieval warm-up, then its retrieval accuracy on held-out text.
-void warm_up(MuxLoop& loop, MuxBert& model, const std::vector<train::Feature>& text, const std::vector<train::Feature>& dev,
-             int64_t pad_id, const MuxTrainConfig& config, const train::RunWriter& writer) {
+// The retrieval warm-up (a training run in run_dir/warmup), evaluated at its end by its retrieval
+// accuracy on held-out text; returns those metrics. When it finished before (a restarted run), the
+// model and the generators continue from the state it kept.
+nlohmann::json warm_up(MuxBert& model, const std::vector<train::Feature>& text, const std::vector<train::Feature>& dev,
+                       int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
+                       const std::string& run_dir, const std::string& tokenizer_dir) {
   const auto& cfg = config.train;
-  Phase w;
-  w.name = "warmup";
-  w.data = &text;
+  train::TrainConfig w = cfg;
+  w.seed = cfg.seed + 7717;  // the warm-up's batches: another draw than the task's
+  w.lr = config.warmup_lr;
   w.batch_size = config.warmup_batch_size > 0 ? config.warmup_batch_size : cfg.batch_size;
-  w.lr = {config.warmup_lr, std::min<int64_t>(config.warmup_steps / 10, 1000), config.warmup_steps};
-  log::info("mux", "retrieval warm-up: {} steps on {} text sequences, N={}", w.lr.total, text.size(), model->n());
-  loop.run(w);
-  const auto stats = predict_mux(model, dev.empty() ? text : dev, pad_id, cfg.batch_size, cfg.precision, cfg.device,
-                                 true, nullptr);
-  auto& metrics = loop.result().warmup_metrics;
-  metrics = {{"phase", "warmup"}, {"split", "dev"}, {"step", config.warmup_steps}, {"n", model->n()},
-             {"examples", stats.examples}, {"retrieval_accuracy", stats.retrieval_accuracy()}};
-  writer.append_metrics(metrics);
-  log::info("mux", "warm-up retrieval accuracy {:.4f} on {} sequences", stats.retrieval_accuracy(), stats.examples);
-  model->train();
-}
-
-// Task fine-tuning, then the final evaluation; returns the steps taken.
-int64_t fine_tune(MuxLoop& loop, const std::vector<train::Feature>& data, train::LabelKind kind, int64_t n,
-                  const MuxTrainConfig& config) {
-  const auto& cfg = config.train;
-  Phase t;
-  t.name = "task";
-  t.data = &data;
-  t.kind = kind;
-  t.task = true;
-  t.batch_size = cfg.batch_size;
-  const int64_t per_epoch = train::steps_per_epoch(static_cast<int64_t>(data.size()), cfg.batch_size);
-  t.lr.total = Step::parse(cfg.length).resolve(per_epoch);
-  t.lr.warmup = Step::parse(cfg.warmup).resolve(per_epoch);
-  t.lr.peak = cfg.lr;
-  LTH_CHECK(t.lr.total > 0, UsageError, "training length {} is zero steps", cfg.length);
-  log::info("mux", "task fine-tuning: {} steps, {} examples, N={}, loss {}·task + {}·retrieval", t.lr.total, data.size(),
-            n, config.task_weight, config.retrieval_weight);
-  loop.run(t);
-  loop.evaluate(t.lr.total, static_cast<double>(t.lr.total) / static_cast<double>(per_epoch));
-  return t.lr.total;
+  w.length = fmt::format("{}it", config.warmup_steps);
+  w.warmup = fmt::format("{}it", std::min<int64_t>(config.warmup_steps / 10, 1000));
+  w.eval_every = "0it";  // only at the end
+  w.save_models = false;
+  w.keep_final_state = true;
+  MuxTrainee trainee(model, "warmup", train::LabelKind::kNone, config, {{"n", model->n()}});
+  train::Hooks h = phase_hooks(hooks, "warmup");
+  h.evaluate = [&](model::Bert&, const train::EvalContext&) {
+    const auto stats = predict_mux(model, dev.empty() ? text : dev, pad_id, cfg.batch_size, cfg.precision, cfg.device,
+                                   true, nullptr);
+    log::info("mux", "warm-up retrieval accuracy {:.4f} on {} sequences", stats.retrieval_accuracy(), stats.examples);
+    return nlohmann::json{{"phase", "warmup"}, {"n", model->n()}, {"examples", stats.examples},
+                          {"retrieval_accuracy", stats.retrieval_accuracy()}};
+  };
+  const std::string dir = run_dir + "/warmup";
+  log::info("mux", "retrieval warm-up: {} steps on {} text sequences, N={}", config.warmup_steps, text.size(), model->n());
+  const auto result = train::train(trainee, text, train::LabelKind::kNone, pad_id, w, h, dir, tokenizer_dir);
+  if (result.skipped) train::load_final_state(dir, trainee.state(), w.dist.get());
+  return result.final_metrics;
 }
 
 void check_config(const MuxTrainConfig& config, int64_t n, bool has_text, bool has_task) {
@@ -324,24 +270,45 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
                          const std::vector<train::Feature>& warmup_dev, const std::vector<train::Feature>& task_data,
                          train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
                          const std::string& run_dir, const std::string& tokenizer_dir) {
-  const train::RunWriter writer(run_dir, true);
-  if (const auto saved = writer.read_result()) return skipped(*saved, writer.result_path());
+  train::Dist* dist = config.train.dist.get();
+  const std::string result_path = run_dir + "/result.json";
+  if (const auto saved = train::read_finished(run_dir, dist)) return skipped(*saved, result_path);
   const int64_t n = model->n();
   check_config(config, n, !warmup_text.empty(), !task_data.empty());
-  writer.create();
-  writer.start_metrics(false, 0);
-  MuxLoop loop(model, config, hooks, writer, pad_id, tokenizer_dir);
-  loop.start();
   const auto start = std::chrono::steady_clock::now();
-  if (config.warmup_steps > 0) warm_up(loop, model, warmup_text, warmup_dev, pad_id, config, writer);
-  const int64_t task_steps = task_data.empty() ? 0 : fine_tune(loop, task_data, kind, n, config);
-  MuxTrainResult& result = loop.result();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.steps = task_steps;
-  if (config.train.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
-  writer.write_result({{"warmup", result.warmup_metrics}, {"final", result.final_metrics},
-                       {"best", result.best_metrics}, {"steps", task_steps}, {"warmup_steps", config.warmup_steps},
-                       {"seconds", result.seconds}, {"n", n}, {"main_metric", hooks.main_metric}});
+  MuxTrainResult result;
+  if (config.warmup_steps > 0) {
+    result.warmup_metrics = warm_up(model, warmup_text, warmup_dev, pad_id, config, hooks, run_dir, tokenizer_dir);
+  }
+  const bool writes = dist == nullptr || dist->is_main();
+  if (task_data.empty()) {  // warm-up only: its model and result are the run's
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (writes && config.train.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
+    if (writes) {
+      write_file_atomic(result_path, nlohmann::json({{"warmup", result.warmup_metrics}, {"final", nlohmann::json::object()},
+                                                     {"best", nlohmann::json::object()}, {"steps", 0},
+                                                     {"warmup_steps", config.warmup_steps}, {"seconds", result.seconds},
+                                                     {"n", n}, {"main_metric", hooks.main_metric}})
+                                             .dump(2) + "\n");
+    }
+    return result;
+  }
+  MuxTrainee trainee(model, "task", kind, config,
+                     {{"warmup", result.warmup_metrics}, {"warmup_steps", config.warmup_steps}, {"n", n},
+                      {"main_metric", hooks.main_metric}});
+  train::Hooks h = phase_hooks(hooks, "task");
+  if (hooks.evaluate) {
+    h.evaluate = [&](model::Bert&, const train::EvalContext&) {
+      nlohmann::json m = hooks.evaluate(model);
+      m["phase"] = "task";
+      return m;
+    };
+  }
+  h.main_metric = hooks.main_metric;
+  log::info("mux", "task fine-tuning: {} examples, N={}, loss {}·task + {}·retrieval", task_data.size(), n,
+            config.task_weight, config.retrieval_weight);
+  static_cast<train::TrainResult&>(result) =
+      train::train(trainee, task_data, kind, pad_id, config.train, h, run_dir, tokenizer_dir);
   return result;
 }
 

@@ -1,8 +1,11 @@
 // Training and inference of a MuxBert: a retrieval warm-up on raw text (retrieval loss alone), then
-// task fine-tuning with task_weight·task + retrieval_weight·retrieval (0.9 / 0.1 as DataMUX).
-// Consecutive rows of a batch form the groups of N; a batch whose size is not a multiple of N is
-// completed with duplicates of its own rows (training: they simply count twice; inference: their
-// outputs are dropped, so every example is predicted exactly once).
+// task fine-tuning with task_weight·task + retrieval_weight·retrieval (0.9 / 0.1 as DataMUX). Each
+// phase is one run of the one training loop (train::train, with the MuxBert behind a
+// train::Trainee), so both resume exactly after a kill, checkpoint on SIGINT/SIGTERM, train data
+// parallel and profile as lth finetune does. Consecutive rows of a batch form the groups of N; a
+// batch whose size is not a multiple of N is completed with duplicates of its own rows (training:
+// they simply count twice; inference: their outputs are dropped, so every example is predicted
+// exactly once).
 #pragma once
 
 #include <functional>
@@ -18,11 +21,14 @@
 namespace lth::mux {
 
 struct MuxTrainConfig {
-  // Task phase: length, lr, batch_size, warmup, weight_decay, max_grad_norm, seed, eval_every,
-  // precision, group_by_length, pad_to, save_models, device, progress.
+  // The task phase's settings, all of them (length, lr, warmup, batch_size, grad_accum, seed,
+  // eval_every, save_every, precision, dist, profile, ...). The warm-up runs with the same ones
+  // except: length warmup_steps, lr warmup_lr with a linear warm-up over min(warmup_steps / 10,
+  // 1000) steps, batch_size warmup_batch_size, batches drawn with seed + 7717, evaluated once at its
+  // end (retrieval accuracy), no saved models.
   train::TrainConfig train;
   int64_t warmup_steps = 0;   // retrieval warm-up optimizer steps (0 = none)
-  double warmup_lr = 1e-4;    // warm-up peak LR (linear decay to 0 over the warm-up)
+  double warmup_lr = 1e-4;    // warm-up peak LR (linear warm-up, then linear decay to 0 over the warm-up)
   int64_t warmup_batch_size = 0;  // 0 = train.batch_size
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
@@ -35,6 +41,8 @@ struct MuxTrainHooks {
   std::string main_metric;
   // Parameters of the BERT (HF names) kept exactly zero where the mask is 0.
   const prune::Mask* masks = nullptr;
+  // Called after each optimizer step of a phase ("warmup" | "task") with the phase's steps done.
+  std::function<void(const std::string& phase, int64_t steps_done)> after_step;
 };
 
 // A task run's result (steps: task steps) and the warm-up's.
@@ -44,8 +52,12 @@ struct MuxTrainResult : train::TrainResult {
 
 // Trains in place. `warmup_text` (features of raw text, e.g. the MLM task's, labels unused) feeds the
 // warm-up, `warmup_dev` measures its retrieval accuracy; `task_data` may be empty (warm-up only).
-// `run_dir` receives metrics.jsonl (train loss lines and eval lines with "phase"), model/ (last)
-// and best/ as save_mux writes them, and result.json written last (a repeated call returns it).
+// The warm-up is a training run in `run_dir`/warmup (metrics.jsonl, result.json, and checkpoint/
+// kept when done: its final weights and generator states, from which the task phase starts after
+// a restart); the task phase is the training run in `run_dir` itself: metrics.jsonl (train lines
+// and eval lines with "phase"), checkpoint/ while running, model/ (last) and best/ as save_mux
+// writes them, and result.json written last with the warm-up's metrics (a repeated call returns
+// it). Running the same call again after a kill resumes where the run stopped.
 MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warmup_text,
                          const std::vector<train::Feature>& warmup_dev, const std::vector<train::Feature>& task_data,
                          train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
