@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -35,6 +36,18 @@ struct RunResult {
 };
 // Runs `lth <args>` through /bin/sh (args are already shell-quoted by the caller when needed).
 RunResult run_lth(const std::string& args);
+
+// Starts lth with `args` in the background (stdout and stderr to `log_dir`/stdout and /stderr);
+// returns the child's pid.
+int spawn_lth(const std::vector<std::string>& args, const std::string& log_dir);
+struct Exit {
+  int code = -1;  // exit status, or -1 when killed by a signal
+  int signal = 0;
+};
+// Waits for the child `pid` to end.
+Exit wait_exit(int pid);
+// Polls (1 ms) until `path` exists or the child `pid` ends; true when the file appeared while it ran.
+bool wait_for_file(const std::string& path, int pid, int timeout_seconds = 120);
 // How many files under `dir` (not recursive) are leftover atomic-write temporaries (*.tmp.*).
 int temp_files_in(const std::string& dir);
 // Shell-quotes one argument.

@@ -3,9 +3,14 @@
 // end-to-end CLI run (train + eval + bench) on the tiny HF fixture.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -31,12 +36,12 @@ namespace {
 
 std::string fixture_model() { return testing::shared_dir() + "/fixtures/hf-bert/model"; }
 
-model::Bert fixture_bert(std::vector<std::string> labels = {"a", "b", "c"}) {
+model::Bert fixture_bert(std::vector<std::string> labels = {"a", "b", "c"}, double dropout = 0.0) {
   model::LoadOptions o;
   o.head = model::HeadKind::kSequenceClassification;
   o.labels = std::move(labels);
-  o.hidden_dropout_prob = 0.0;
-  o.attention_probs_dropout_prob = 0.0;
+  o.hidden_dropout_prob = dropout;
+  o.attention_probs_dropout_prob = dropout;
   return model::load_pretrained(fixture_model(), o);
 }
 
@@ -67,6 +72,89 @@ std::vector<train::Feature> random_features(int64_t count, int64_t max_len, uint
   }
   return out;
 }
+
+// A ticket for the fixture BERT: random masks on the 12 prunable encoder matrices.
+prune::Mask random_ticket(model::Bert& bert) {
+  prune::Mask ticket;
+  for (auto& item : bert->named_parameters()) {
+    const auto& name = item.key();
+    if (name.find("encoder.layer") != std::string::npos && name.size() > 7 &&
+        name.compare(name.size() - 7, 7, ".weight") == 0 && name.find("LayerNorm") == std::string::npos) {
+      ticket.tensors[name] = torch::rand(item.value().sizes()).gt(0.5);
+    }
+  }
+  return ticket;
+}
+
+// Zeros of `model`'s BERT where the ticket is 0 that are not exactly 0.
+int64_t mask_violations(mux::MuxBert& model, const prune::Mask& ticket) {
+  auto params = model->bert->named_parameters();
+  int64_t bad = 0;
+  for (const auto& [name, m] : ticket.tensors) bad += params[name].detach().masked_select(m.eq(0)).ne(0).sum().item<int64_t>();
+  return bad;
+}
+
+// Thrown by a test's after_step hook: the run stops there as if killed (the checkpoint of that step
+// is not written: the loop saves after its hooks).
+struct Killed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One small mux run (warm-up, then the task) from the same initial state every time, with dropout
+// (so the generators must resume too), a ticket, checkpoints every 2 steps and evaluations every 3.
+// With `kill_phase`, it stops after that phase's step `kill_at`. `steps_seen`: the (phase, step)
+// pairs the run took.
+struct SmallMuxRun {
+  std::string dir;
+  std::string kill_phase;
+  int64_t kill_at = 0;
+  std::vector<std::pair<std::string, int64_t>> steps_seen;
+  int64_t violations = 0;
+  mux::MuxTrainResult result;
+  std::vector<std::pair<std::string, at::Tensor>> state;  // every BERT and mux tensor at the end
+
+  bool run() {  // false: killed
+    torch::manual_seed(11);
+    auto bert = fixture_bert({"a", "b", "c"}, 0.1);
+    const prune::Mask ticket = random_ticket(bert);
+    mux::MuxBert model(bert, fixture_config(2, MuxKind::kHadamard, DemuxKind::kIndex));
+    const auto text = random_features(40, 16, 9, 0);
+    const auto task = random_features(30, 12, 10, 3);
+    mux::MuxTrainConfig cfg;
+    cfg.train.length = "8it";
+    cfg.train.batch_size = 5;  // not a multiple of N
+    cfg.train.lr = 1e-3;
+    cfg.train.weight_decay = 0.1;
+    cfg.train.save_every = "2it";
+    cfg.train.eval_every = "3it";
+    cfg.train.progress = false;
+    cfg.warmup_steps = 6;
+    cfg.warmup_lr = 1e-3;
+    cfg.warmup_batch_size = 6;
+    mux::MuxTrainHooks hooks;
+    hooks.masks = &ticket;
+    hooks.evaluate = [&](mux::MuxBert& m) {
+      const auto stats = mux::predict_mux(m, task, 0, 4, "fp32", "cpu", true, nullptr);
+      return nlohmann::json{{"retrieval_accuracy", stats.retrieval_accuracy()}};
+    };
+    hooks.main_metric = "retrieval_accuracy";
+    hooks.after_step = [&](const std::string& phase, int64_t steps) {
+      steps_seen.emplace_back(phase, steps);
+      violations += mask_violations(model, ticket);
+      if (phase == kill_phase && steps == kill_at) throw Killed(phase);
+    };
+    try {
+      result = mux::train_mux(model, text, {}, task, train::LabelKind::kClass, 0, cfg, hooks, dir);
+    } catch (const Killed&) {
+      return false;
+    }
+    violations += mask_violations(model, ticket);
+    state.clear();
+    for (auto& item : model->bert->named_parameters()) state.emplace_back(item.key(), item.value().detach().clone());
+    for (auto& [name, t] : model->mux_state()) state.emplace_back(name, t.detach().clone());
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -324,15 +412,8 @@ TEST_SUITE("mux") {
     testing::TempDir tmp("mux-mask");
     torch::manual_seed(3);
     auto bert = fixture_bert();
-    prune::Mask ticket;
-    auto& masks = ticket.tensors;
-    for (auto& item : bert->named_parameters()) {
-      const auto& name = item.key();
-      if (name.find("encoder.layer") != std::string::npos && name.size() > 7 &&
-          name.compare(name.size() - 7, 7, ".weight") == 0 && name.find("LayerNorm") == std::string::npos) {
-        masks[name] = torch::rand(item.value().sizes()).gt(0.5);
-      }
-    }
+    const prune::Mask ticket = random_ticket(bert);
+    const auto& masks = ticket.tensors;
     REQUIRE(masks.size() == 12);  // 2 layers × (Q, K, V, attention output, intermediate, output)
     mux::MuxBert model(bert, fixture_config(2, MuxKind::kHadamard, DemuxKind::kIndex));
     const auto text = random_features(40, 16, 9, 0);
@@ -348,9 +429,18 @@ TEST_SUITE("mux") {
     cfg.warmup_lr = 1e-3;
     mux::MuxTrainHooks hooks;
     hooks.masks = &ticket;
+    // After every optimizer step of both phases, not only at the end.
+    int64_t violations = 0;
+    std::map<std::string, int64_t> steps;
+    hooks.after_step = [&](const std::string& phase, int64_t) {
+      ++steps[phase];
+      violations += mask_violations(model, ticket);
+    };
     const auto before = model->bert->named_parameters()["bert.encoder.layer.0.attention.self.query.weight"].clone();
     auto result = mux::train_mux(model, text, {}, task, train::LabelKind::kClass, 0, cfg, hooks, tmp.path());
     CHECK(result.steps == 6);
+    CHECK(steps == std::map<std::string, int64_t>{{"task", 6}, {"warmup", 4}});
+    CHECK(violations == 0);
     CHECK(result.warmup_metrics.contains("retrieval_accuracy"));
     auto params = model->bert->named_parameters();
     for (const auto& entry : masks) {
@@ -363,9 +453,167 @@ TEST_SUITE("mux") {
     }
     // The kept weights did train.
     const auto after = params["bert.encoder.layer.0.attention.self.query.weight"];
-    const auto kept = masks["bert.encoder.layer.0.attention.self.query.weight"].eq(1);
+    const auto kept = masks.at("bert.encoder.layer.0.attention.self.query.weight").eq(1);
     CHECK_FALSE(torch::equal(after.masked_select(kept), before.masked_select(kept)));
     CHECK(lth::path_exists(tmp.file("result.json")));
+  }
+
+  TEST_CASE("a mux run stopped in its warm-up or task phase resumes to exactly the uninterrupted run's weights") {
+    testing::TempDir tmp("mux-resume");
+    SmallMuxRun straight;
+    straight.dir = tmp.file("straight");
+    REQUIRE(straight.run());
+    CHECK(straight.violations == 0);
+    REQUIRE(straight.steps_seen.size() == 6 + 8);
+    CHECK(straight.result.steps == 8);
+    CHECK(straight.result.warmup_metrics.contains("retrieval_accuracy"));
+    // The layout: the warm-up's run in warmup/ (its final state kept), the task's in the run itself.
+    CHECK(lth::path_exists(straight.dir + "/warmup/result.json"));
+    CHECK(lth::path_exists(straight.dir + "/warmup/checkpoint/state.safetensors"));
+    CHECK(lth::path_exists(straight.dir + "/result.json"));
+    CHECK_FALSE(lth::path_exists(straight.dir + "/checkpoint"));
+    CHECK(lth::read_json_file(straight.dir + "/result.json").at("warmup") == straight.result.warmup_metrics);
+
+    // Stopped: between two warm-up checkpoints; after the warm-up, before the task's first
+    // checkpoint; between two task checkpoints. The second call resumes from the last checkpoint.
+    const std::vector<std::pair<std::string, int64_t>> kills = {{"warmup", 5}, {"task", 1}, {"task", 5}};
+    for (const auto& [phase, at] : kills) {
+      const std::string where = phase + " step " + std::to_string(at);
+      CAPTURE(where);
+      SmallMuxRun killed;
+      killed.dir = tmp.file("killed-" + phase + std::to_string(at));
+      killed.kill_phase = phase;
+      killed.kill_at = at;
+      REQUIRE_FALSE(killed.run());
+      CHECK_FALSE(lth::path_exists(killed.dir + "/result.json"));
+      SmallMuxRun resumed;
+      resumed.dir = killed.dir;
+      REQUIRE(resumed.run());
+      CHECK(resumed.violations == 0);
+      // It resumed (it did not start over): its first step is the one after the last checkpoint
+      // (every 2 steps), and a finished warm-up is not run again.
+      REQUIRE_FALSE(resumed.steps_seen.empty());
+      const auto expected_first = std::make_pair(phase, (at - 1) / 2 * 2 + 1);
+      CHECK(resumed.steps_seen.front() == expected_first);
+      CHECK(resumed.result.final_metrics == straight.result.final_metrics);
+      CHECK(resumed.result.best_metrics == straight.result.best_metrics);
+      CHECK(resumed.result.warmup_metrics == straight.result.warmup_metrics);
+      REQUIRE(resumed.state.size() == straight.state.size());
+      for (size_t i = 0; i < straight.state.size(); ++i) {
+        CAPTURE(straight.state[i].first);
+        CHECK(resumed.state[i].first == straight.state[i].first);
+        CHECK(torch::equal(resumed.state[i].second, straight.state[i].second));
+      }
+    }
+  }
+
+  TEST_CASE("CLI: lth mux train --profile logs each phase's time; a repeated command is free") {
+    testing::TempDir tmp("mux-profile");
+    {
+      std::ofstream train(tmp.file("train.tsv"));
+      train << "sentence\tlabel\n";
+      for (int i = 0; i < 12; ++i) train << (i % 2 ? "a good film" : "the awful movie") << "\t" << i % 2 << "\n";
+      std::ofstream text(tmp.file("text.txt"));
+      for (int i = 0; i < 40; ++i) text << "the film is good and the movie was awful " << i << "\n";
+    }
+    const std::string args = "mux train --model " + testing::quote(fixture_model()) + " --task glue/sst2 --train " +
+                             testing::quote(tmp.file("train.tsv")) + " --dev " + testing::quote(tmp.file("train.tsv")) +
+                             " --n 2 --demux keys --steps 4 --batch-size 4 --max-length 16 --threads 1" +
+                             " --precision fp32 --warmup-steps 3 --text " + testing::quote(tmp.file("text.txt")) +
+                             " --out " + testing::quote(tmp.file("run"));
+    auto first = testing::run_lth(args + " --profile");
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    // One [profile] line per phase: 3 warm-up steps, then 4 task steps.
+    CHECK(first.err.find("[profile] 3 steps") != std::string::npos);
+    CHECK(first.err.find("[profile] 4 steps") != std::string::npos);
+    CHECK(first.err.find("forward") != std::string::npos);
+    auto again = testing::run_lth(args);
+    INFO(again.err);
+    REQUIRE(again.exit_code == 0);
+    CHECK(again.err.find("skipped") != std::string::npos);
+    CHECK(again.err.find("warm-up") == std::string::npos);  // not even the warm-up ran again
+    CHECK(nlohmann::json::parse(again.out) == nlohmann::json::parse(first.out));
+  }
+
+  TEST_CASE("CLI: lth mux train killed (-9) in its warm-up or stopped (SIGINT) in its task phase, run again: the same weights") {
+    testing::TempDir tmp("mux-kill");
+    // SST-2's first 48 dev examples (evaluated after every task step, which keeps the steps long
+    // enough to stop the run between checkpoints) and 300 training sentences as raw text.
+    std::istringstream dev_in(lth::read_file(testing::shared_dir() + "/data/glue/SST-2/dev.tsv"));
+    std::istringstream train_in(lth::read_file(testing::shared_dir() + "/data/glue/SST-2/train.tsv"));
+    std::string dev, text, line;
+    for (int i = 0; i < 49 && std::getline(dev_in, line); ++i) dev += line + "\n";
+    std::getline(train_in, line);  // header
+    for (int i = 0; i < 300 && std::getline(train_in, line); ++i) text += line.substr(0, line.find('\t')) + "\n";
+    lth::write_file_atomic(tmp.file("dev.tsv"), dev);
+    lth::write_file_atomic(tmp.file("text.txt"), text);
+    auto args = [&](const std::string& out) {
+      return std::vector<std::string>{
+          "mux", "train", "--model", fixture_model(), "--task", "glue/sst2", "--data",
+          testing::shared_dir() + "/data/glue/SST-2", "--dev", tmp.file("dev.tsv"), "--max-train-examples", "64",
+          "--max-length", "32", "--n", "2", "--mux", "ortho", "--demux", "index", "--index-tokens", "[unused_extra{}]",
+          "--batch-size", "5", "--steps", "24", "--lr", "1e-3", "--weight-decay", "0.01", "--warmup-steps", "30",
+          "--warmup-batch-size", "6", "--text", tmp.file("text.txt"), "--save-every", "3it", "--eval-every", "1it",
+          "--threads", "1", "--precision", "fp32", "--out", out};
+    };
+    auto run_to_end = [&](const std::string& out) {
+      std::string line;
+      for (const auto& a : args(out)) line += testing::quote(a) + " ";
+      return testing::run_lth(line);
+    };
+    auto check_same_model = [](const std::string& a, const std::string& b) {
+      for (const char* file : {"/model/model.safetensors", "/model/mux.safetensors"}) {
+        CAPTURE(file);
+        io::SafetensorsFile fa(a + file), fb(b + file);
+        const auto ta = fa.load_all(), tb = fb.load_all();
+        REQUIRE(ta.size() == tb.size());
+        REQUIRE(!ta.empty());
+        for (size_t i = 0; i < ta.size(); ++i) {
+          CAPTURE(ta[i].first);
+          CHECK(ta[i].first == tb[i].first);
+          CHECK(torch::equal(ta[i].second, tb[i].second));
+        }
+      }
+    };
+    const std::string straight = tmp.file("straight");
+    auto r = run_to_end(straight);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const auto straight_line = nlohmann::json::parse(r.out);
+
+    {  // SIGKILL once the warm-up has written its first checkpoint
+      const std::string killed = tmp.file("killed");
+      const int pid = testing::spawn_lth(args(killed), tmp.path());
+      const bool appeared = testing::wait_for_file(killed + "/warmup/checkpoint/state.safetensors", pid);
+      if (appeared) ::kill(pid, SIGKILL);
+      const auto e = testing::wait_exit(pid);
+      REQUIRE_MESSAGE(appeared, lth::read_file(tmp.file("stderr")));
+      CHECK(e.signal == SIGKILL);
+      REQUIRE_FALSE(lth::path_exists(killed + "/result.json"));
+      r = run_to_end(killed);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      CHECK_MESSAGE(r.err.find("resuming") != std::string::npos, r.err);
+      CHECK(nlohmann::json::parse(r.out) == straight_line);
+      check_same_model(straight, killed);
+    }
+    {  // SIGINT in the task phase: a checkpoint, exit 1, and the rerun continues from it
+      const std::string stopped = tmp.file("stopped");
+      const int pid = testing::spawn_lth(args(stopped), tmp.path());
+      const bool appeared = testing::wait_for_file(stopped + "/checkpoint/state.safetensors", pid);
+      if (appeared) ::kill(pid, SIGINT);
+      const auto e = testing::wait_exit(pid);
+      const std::string err = lth::read_file(tmp.file("stderr"));
+      REQUIRE_MESSAGE(appeared, err);
+      CHECK(e.code == 1);
+      CHECK_MESSAGE(err.find("interrupted") != std::string::npos, err);
+      REQUIRE_FALSE(lth::path_exists(stopped + "/result.json"));
+      r = run_to_end(stopped);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      CHECK_MESSAGE(r.err.find("resuming") != std::string::npos, r.err);
+      CHECK_MESSAGE(r.err.find("warm-up retrieval accuracy") == std::string::npos, r.err);  // the warm-up was done
+      CHECK(nlohmann::json::parse(r.out) == straight_line);
+      check_same_model(straight, stopped);
+    }
   }
 
   TEST_CASE("CLI: lth mux train + eval + bench on the fixture model") {
@@ -407,6 +655,8 @@ TEST_SUITE("mux") {
     CHECK(trained.contains("warmup_retrieval_accuracy"));
     CHECK(lth::path_exists(run + "/model/mux.safetensors"));
     CHECK(lth::path_exists(run + "/model/mux_config.json"));
+    CHECK(lth::path_exists(run + "/warmup/result.json"));  // the warm-up's own run
+    CHECK_FALSE(lth::path_exists(run + "/checkpoint"));
 
     // fp32 in training and evaluation: their metrics are compared exactly.
     auto eval = testing::run_lth("mux eval --model " + testing::quote(run) + " --threads 1 --precision fp32");

@@ -3,14 +3,9 @@
 // was never interrupted.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <sstream>
-#include <thread>
 
 #include <torch/torch.h>
 
@@ -40,54 +35,6 @@ std::vector<std::string> finetune_args(const std::string& out, const std::string
           lt::shared_dir() + "/data/glue/SST-2", "--dev", dev, "--max-length", "64", "--max-train-examples", "64",
           "--batch-size", "8", "--lr", "1e-3", "--weight-decay", "0.01", "--steps", "24", "--save-every", "3it",
           "--eval-every", "1it", "--threads", "1", "--precision", "fp32", "--out", out};
-}
-
-// Starts lth with `args` (stdout/stderr to files in `log_dir`); returns the child's pid.
-pid_t spawn_lth(const std::vector<std::string>& args, const std::string& log_dir) {
-  const std::string bin = lt::lth_binary();
-  const std::string out = log_dir + "/stdout", err = log_dir + "/stderr";
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0) ::_exit(126);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-struct Exit {
-  int code = -1;    // exit status, or -1 when killed by a signal
-  int signal = 0;
-};
-
-Exit wait_for(pid_t pid) {
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  Exit e;
-  if (WIFEXITED(status)) e.code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
-  return e;
-}
-
-// Polls (1 ms) until `path` exists or the process ends; true when the file appeared while it ran.
-bool wait_for_file(const std::string& path, pid_t pid) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (lth::path_exists(path)) return true;
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
 }
 
 lt::RunResult run_to_end(const std::string& out, const std::string& dev) {
@@ -120,10 +67,10 @@ TEST_SUITE("train.resume") {
 
     {  // SIGKILL
       const std::string killed = tmp.file("killed");
-      const pid_t pid = spawn_lth(finetune_args(killed, dev), tmp.path());
-      const bool appeared = wait_for_file(killed + "/checkpoint/state.safetensors", pid);
+      const pid_t pid = lt::spawn_lth(finetune_args(killed, dev), tmp.path());
+      const bool appeared = lt::wait_for_file(killed + "/checkpoint/state.safetensors", pid);
       if (appeared) ::kill(pid, SIGKILL);
-      const Exit e = wait_for(pid);
+      const lt::Exit e = lt::wait_exit(pid);
       REQUIRE_MESSAGE(appeared, lth::read_file(tmp.file("stderr")));
       CHECK(e.signal == SIGKILL);
       REQUIRE_FALSE(lth::path_exists(killed + "/result.json"));  // it really stopped midway
@@ -138,10 +85,10 @@ TEST_SUITE("train.resume") {
 
     {  // SIGINT, after which the run saves a checkpoint and says so
       const std::string stopped = tmp.file("stopped");
-      const pid_t pid = spawn_lth(finetune_args(stopped, dev), tmp.path());
-      const bool appeared = wait_for_file(stopped + "/checkpoint/state.safetensors", pid);
+      const pid_t pid = lt::spawn_lth(finetune_args(stopped, dev), tmp.path());
+      const bool appeared = lt::wait_for_file(stopped + "/checkpoint/state.safetensors", pid);
       if (appeared) ::kill(pid, SIGINT);
-      const Exit e = wait_for(pid);
+      const lt::Exit e = lt::wait_exit(pid);
       const std::string err = lth::read_file(tmp.file("stderr"));
       REQUIRE_MESSAGE(appeared, err);
       CHECK(e.code == 1);
