@@ -74,7 +74,13 @@ void broadcast_state(Dist& dist, const NamedTensorList& state) {
   torch::NoGradGuard no_grad;
   for (const auto& [name, p] : state) {
     at::Tensor data = p.detach();
-    dist.broadcast(data, 0);
+    if (data.is_contiguous()) {
+      dist.broadcast(data, 0);
+    } else {  // collectives take contiguous tensors (a mux part's transposed view)
+      at::Tensor copy = data.contiguous();
+      dist.broadcast(copy, 0);
+      data.copy_(copy);
+    }
   }
 }
 
