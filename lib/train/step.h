@@ -1,5 +1,5 @@
-// The pieces of one optimizer step that every training loop (train::train, mux::train_mux) runs the
-// same way: forward/backward under a precision, gradients masked before clipping, the AdamW step,
+// The pieces of one optimizer step of the training loop (train::train, whatever train::Trainee it
+// trains): forward/backward under a precision, gradients masked before clipping, the AdamW step,
 // and the masked weights zeroed again after it, so that weight decay and stale moments cannot
 // revive a pruned weight.
 #pragma once
