@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -42,7 +43,9 @@ void add_report_command(CLI::App& app);
 void add_mux_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
-void add_launch_command(CLI::App& app);
+// `command`: the words after `--` as the shell gave them (main takes them out before CLI11 parses,
+// which would split "[a,b]" into a list and drop brackets from "[unused{}]").
+void add_launch_command(CLI::App& app, std::vector<std::string> command);
 void add_plan_command(CLI::App& app);
 
 }  // namespace lth::cli

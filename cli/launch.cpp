@@ -4,17 +4,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/error.h"
 #include "dist/launch.h"
 
 namespace lth::cli {
 
-void add_launch_command(CLI::App& app) {
+void add_launch_command(CLI::App& app, std::vector<std::string> command) {
   auto o = std::make_shared<dist::LaunchOptions>();
+  o->command = std::move(command);
   auto* cmd = app.add_subcommand(
       "launch", "Run a training command as N data-parallel workers on this machine: lth launch --nproc 2 -- lth finetune ...");
   add_number(*cmd, "--nproc", o->nproc, "Workers on this machine", count(1, 1024))->capture_default_str();
@@ -26,8 +30,9 @@ void add_launch_command(CLI::App& app) {
              count(0, 65535));
   add_number(*cmd, "--grace", o->grace, "Seconds the other workers get to stop after one fails", non_negative_number())
       ->capture_default_str();
-  cmd->add_option("command", o->command, "The command every worker runs (after --)")->required();
+  cmd->add_option("command", o->command, "The command every worker runs (after --)");
   cmd->callback([o] {
+    LTH_CHECK(!o->command.empty(), UsageError, "lth launch: give the command every worker runs after --");
     // The job's exit code is the failed worker's (main maps only lth's own errors).
     const int code = dist::launch(*o);
     std::fflush(stdout);

@@ -87,11 +87,20 @@ int main(int argc, char** argv) {
   lth::cli::add_mux_command(app);
   lth::cli::add_export_command(app);
   lth::cli::add_bench_command(app);
-  lth::cli::add_launch_command(app);
+  // lth launch ... -- COMMAND: COMMAND's words reach the workers exactly as given.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> launched;
+  if (!args.empty() && args[0] == "launch") {
+    const auto dashes = std::find(args.begin(), args.end(), "--");
+    if (dashes != args.end()) {
+      launched.assign(dashes + 1, args.end());
+      args.erase(dashes, args.end());
+    }
+  }
+  lth::cli::add_launch_command(app, launched);
   lth::cli::add_plan_command(app);
 
   // `lth --version ARGS` is `lth version ARGS` (so --version --threads N is checked like every --threads).
-  std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--version") {
     args[0] = "version";
     show_version = false;

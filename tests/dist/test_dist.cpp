@@ -135,6 +135,17 @@ pid_t spawn_lth(const std::vector<std::string>& args, const std::string& err_pat
 }  // namespace
 
 TEST_SUITE("dist") {
+  TEST_CASE("lth launch hands the words after -- to the workers exactly as given") {
+    // CLI11 would read "[a,b]" as a list of two and drop the brackets of "[unused{}]".
+    const std::vector<std::string> words = {"[unused_extra{}]", "[a,b]", "a,b", "--nproc", "x y"};
+    auto r = lt::run_lth(args_line(cat({"launch", "--nproc", "1", "--", "printf", "<%s>"}, words)));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out == "<[unused_extra{}]><[a,b]><a,b><--nproc><x y>");
+    auto none = lt::run_lth("launch --nproc 1 --");
+    CHECK(none.exit_code == 2);
+    CHECK(none.err.find("after --") != std::string::npos);
+  }
+
   TEST_CASE("2 workers x batch 8 train the weights of 1 process x batch 16; evaluation equals one process's") {
     lt::TempDir tmp("dist-equal");
     const std::string model = no_dropout_model(tmp);
