@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -19,6 +20,32 @@
 #include "core/error.h"
 
 namespace {
+
+// LibTorch's OpenMP threads and OpenBLAS's own pthreads share the cores, and libgomp's default
+// busy-wait after every parallel region starves the BLAS threads: attention's batched GEMMs ran
+// 10-40x slower, encoder inference 2.5-3x (docs/BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY once,
+// in its own initialiser, so unless the user chose a policy this binary runs itself again with
+// PASSIVE. It does so from .preinit_array, which runs before any shared library's initialiser:
+// the second start costs the dynamic loader alone, not LibTorch's static initialisation again
+// (~0.7 s of CPU per command, which the test suites pay hundreds of times). No allocation here:
+// malloc and the environment are not set up yet.
+char* g_passive_env[4096];
+char g_passive[] = "OMP_WAIT_POLICY=PASSIVE";
+
+void run_with_passive_omp(int /*argc*/, char** argv, char** envp) {
+  size_t n = 0;
+  for (; envp[n] != nullptr; ++n) {
+    if (std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) == 0) return;
+  }
+  if (n + 2 > sizeof g_passive_env / sizeof g_passive_env[0]) return;  // main's fallback below
+  for (size_t i = 0; i < n; ++i) g_passive_env[i] = envp[i];
+  g_passive_env[n] = g_passive;
+  g_passive_env[n + 1] = nullptr;
+  execve("/proc/self/exe", argv, g_passive_env);  // returns only on failure: main tries again
+}
+
+__attribute__((section(".preinit_array"), used)) void (*const kRunWithPassiveOmp)(int, char**, char**) =
+    run_with_passive_omp;
 
 bool g_verbose = false;  // --verbose: the full message (and LibTorch's detail) after the line
 
@@ -53,10 +80,7 @@ void print_error(const std::string& message, const std::string& detail = "") {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // LibTorch's OpenMP threads and OpenBLAS's own pthreads share the cores, and libgomp's default
-  // busy-wait after every parallel region starves the BLAS threads: attention's batched GEMMs ran
-  // 10-40x slower, encoder inference 2.5-3x (docs/BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY only
-  // when it is loaded, so unless the user chose a policy, run this binary again with PASSIVE.
+  // The fallback of run_with_passive_omp (an environment too large for its table, or execve failed).
   if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0) {
     execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
   }
