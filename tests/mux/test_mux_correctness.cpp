@@ -334,6 +334,16 @@ TEST_SUITE("mux") {
       CHECK(own >= 0.9);
       CHECK(best_other <= 0.65);
       CHECK(own - best_other >= 0.3);
+      // Through the inference path: predict_mux hands each prediction to its feature's index.
+      std::vector<int64_t> by_index(held.size(), -1);
+      mux::predict_mux(model, held, 0, 16, "fp32", "cpu", false,
+                       [&](const std::vector<int64_t>& idx, const model::BertOutputs& out) {
+                         const auto p = out.logits.argmax(-1);
+                         for (size_t r = 0; r < idx.size(); ++r) by_index[static_cast<size_t>(idx[r])] = p[static_cast<int64_t>(r)].item<int64_t>();
+                       });
+      int64_t agree = 0;
+      for (size_t i = 0; i < held.size(); ++i) agree += by_index[i] == labels[i] ? 1 : 0;
+      CHECK(static_cast<double>(agree) / static_cast<double>(held.size()) >= 0.9);
     }
   }
 
