@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <sstream>
@@ -352,7 +353,12 @@ TEST_SUITE("mux") {
         CHECK(stats.forward_rows % n == 0);
         CHECK(stats.forward_rows >= size);
         CHECK(std::all_of(seen.begin(), seen.end(), [](int k) { return k == 1; }));
-        CHECK(stats.retrieval_counted > 0);
+        // Scored positions: at most one per group and position of the real rows, so at most the
+        // real rows' tokens; at least the 3+ positions ([CLS] x [SEP]) of every group without padding.
+        int64_t tokens = 0;
+        for (const auto& f : features) tokens += static_cast<int64_t>(f.input_ids.size());
+        CHECK(stats.retrieval_counted <= tokens);
+        CHECK(stats.retrieval_counted >= 3 * (size / n));
       }
     }
   }
@@ -441,7 +447,8 @@ TEST_SUITE("mux") {
     CHECK(result.steps == 6);
     CHECK(steps == std::map<std::string, int64_t>{{"task", 6}, {"warmup", 4}});
     CHECK(violations == 0);
-    CHECK(result.warmup_metrics.contains("retrieval_accuracy"));
+    CHECK(result.warmup_metrics.at("examples") == 40);  // measured on the 40 text sequences (no dev text)
+    CHECK(result.warmup_metrics.at("step") == 4);
     auto params = model->bert->named_parameters();
     for (const auto& entry : masks) {
       const auto& name = entry.first;  // not a binding: CAPTURE/INFO capture it in a lambda (C++17)
@@ -466,7 +473,8 @@ TEST_SUITE("mux") {
     CHECK(straight.violations == 0);
     REQUIRE(straight.steps_seen.size() == 6 + 8);
     CHECK(straight.result.steps == 8);
-    CHECK(straight.result.warmup_metrics.contains("retrieval_accuracy"));
+    CHECK(straight.result.warmup_metrics.at("examples") == 40);
+    CHECK(straight.result.warmup_metrics.at("step") == 6);
     // The layout: the warm-up's run in warmup/ (its final state kept), the task's in the run itself.
     CHECK(lth::path_exists(straight.dir + "/warmup/result.json"));
     CHECK(lth::path_exists(straight.dir + "/warmup/checkpoint/state.safetensors"));
@@ -624,14 +632,17 @@ TEST_SUITE("mux") {
       std::ofstream out(path);
       out << "sentence\tlabel\n";
       std::mt19937 rng(static_cast<unsigned>(seed));
+      std::vector<std::pair<std::string, int>> written;
       for (int i = 0; i < rows; ++i) {
         std::string s;
         for (int w = 0; w < 5; ++w) s += (w ? " " : "") + words[rng() % words.size()];
-        out << s << "\t" << (rng() % 2) << "\n";
+        written.emplace_back(s, static_cast<int>(rng() % 2));
+        out << s << "\t" << written.back().second << "\n";
       }
+      return written;
     };
     write_tsv(tmp.file("train.tsv"), 11, 1);
-    write_tsv(tmp.file("dev.tsv"), 7, 2);
+    const auto dev_rows = write_tsv(tmp.file("dev.tsv"), 7, 2);
     {
       std::ofstream text(tmp.file("text.txt"));
       std::mt19937 rng(3);
@@ -652,22 +663,58 @@ TEST_SUITE("mux") {
     auto trained = nlohmann::json::parse(train.out);
     CHECK(trained["n"] == 2);
     CHECK(trained["examples"] == 7);
-    CHECK(trained.contains("warmup_retrieval_accuracy"));
+    const auto warmup_result = lth::read_json_file(run + "/warmup/result.json");
+    CHECK(warmup_result.at("final").at("step") == 3);  // measured after --warmup-steps 3
+    CHECK(trained.at("warmup_retrieval_accuracy") == warmup_result.at("final").at("retrieval_accuracy"));
     CHECK(lth::path_exists(run + "/model/mux.safetensors"));
     CHECK(lth::path_exists(run + "/model/mux_config.json"));
     CHECK(lth::path_exists(run + "/warmup/result.json"));  // the warm-up's own run
     CHECK_FALSE(lth::path_exists(run + "/checkpoint"));
 
-    // fp32 in training and evaluation: their metrics are compared exactly.
+    // The dev accuracy recomputed in this process from the saved model: the sentences encoded as
+    // [CLS] a [SEP], ordered longest first (stable), consecutive pairs multiplexed, the 7th example's
+    // group completed with a copy of it, each row's argmax against its label from the file.
+    double expected_accuracy = 0.0;
+    {
+      auto saved = mux::load_mux(run + "/model");
+      saved->eval();
+      auto tok = tokenize::load_tokenizer(run + "/model");
+      tokenize::EncodeOptions enc;
+      enc.max_length = 16;
+      std::vector<train::Feature> features;
+      for (const auto& [sentence, label] : dev_rows) {
+        const auto e = tok->encode(sentence, nullptr, enc);
+        train::Feature f;
+        f.input_ids.assign(e.input_ids.begin(), e.input_ids.end());
+        f.token_type_ids.assign(e.token_type_ids.begin(), e.token_type_ids.end());
+        features.push_back(std::move(f));
+      }
+      std::vector<int64_t> order(features.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        return features[a].input_ids.size() > features[b].input_ids.size();
+      });
+      order.push_back(order.back());
+      const auto batch = train::collate(features, order, train::LabelKind::kNone, tok->pad_id());
+      torch::NoGradGuard no_grad;
+      const auto pred = saved->forward(batch.input_ids, batch.attention_mask, batch.token_type_ids).task.logits.argmax(-1);
+      int correct = 0;
+      for (size_t r = 0; r < dev_rows.size(); ++r) {
+        correct += pred[static_cast<int64_t>(r)].item<int64_t>() == dev_rows[static_cast<size_t>(order[r])].second;
+      }
+      expected_accuracy = correct / 7.0;
+    }
+    CHECK(trained["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
     auto eval = testing::run_lth("mux eval --model " + testing::quote(run) + " --threads 1 --precision fp32");
     INFO(eval.err);
     REQUIRE(eval.exit_code == 0);
     auto metrics = nlohmann::json::parse(eval.out);
     CHECK(metrics["examples"] == 7);
     CHECK(metrics["n"] == 2);
-    CHECK(metrics.contains("accuracy"));
-    CHECK(metrics.contains("retrieval_accuracy"));
-    CHECK(metrics["accuracy"] == trained["accuracy"]);
+    CHECK(metrics["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
+    const double retrieval = metrics["retrieval_accuracy"].get<double>();
+    CHECK(retrieval >= 0.0);
+    CHECK(retrieval <= 1.0);
     // The run's model directory alone has no task to inherit: a usage error, not a JSON type error.
     auto bare = testing::run_lth("mux eval --model " + testing::quote(run + "/model") + " --threads 1");
     CHECK(bare.exit_code == 2);
@@ -684,11 +731,16 @@ TEST_SUITE("mux") {
     for (const auto& row : b["rows"]) {
       ns.insert(row["n"].get<int64_t>());
       CHECK(row["instances_per_s"].get<double>() > 0);
-      CHECK(row.contains("speedup"));
+      // Throughput over the N=1 row's.
+      CHECK(row["speedup"].get<double>() ==
+            doctest::Approx(row["instances_per_s"].get<double>() / b["rows"][0]["instances_per_s"].get<double>()));
     }
     CHECK(ns == std::set<int64_t>{1, 2, 5});
     CHECK(b["rows"][0]["speedup"].get<double>() == doctest::Approx(1.0));
-    CHECK(b["rows"][1].contains("runs"));
+    // The trained run (N=2) sits beside the N=2 row only, with its dev accuracy.
+    CHECK_FALSE(b["rows"][0].contains("runs"));
+    REQUIRE(b["rows"][1]["runs"].size() == 1);
+    CHECK(b["rows"][1]["runs"][0]["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
 
     auto text_bench = testing::run_lth("mux bench --model bert-tiny --n 1,2 --seq-len 8 --rounds 1 --threads 1");
     INFO(text_bench.err);
