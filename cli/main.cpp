@@ -77,6 +77,18 @@ void print_error(const std::string& message, const std::string& detail = "") {
   }
 }
 
+// lth launch ... -- COMMAND: COMMAND's words are taken out of `args` before CLI11 sees them, and
+// reach the workers exactly as given.
+std::vector<std::string> take_launched_command(std::vector<std::string>& args) {
+  std::vector<std::string> launched;
+  if (args.empty() || args[0] != "launch") return launched;
+  const auto dashes = std::find(args.begin(), args.end(), "--");
+  if (dashes == args.end()) return launched;
+  launched.assign(dashes + 1, args.end());
+  args.erase(dashes, args.end());
+  return launched;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,17 +123,8 @@ int main(int argc, char** argv) {
   lth::cli::add_mux_command(app);
   lth::cli::add_export_command(app);
   lth::cli::add_bench_command(app);
-  // lth launch ... -- COMMAND: COMMAND's words reach the workers exactly as given.
   std::vector<std::string> args(argv + 1, argv + argc);
-  std::vector<std::string> launched;
-  if (!args.empty() && args[0] == "launch") {
-    const auto dashes = std::find(args.begin(), args.end(), "--");
-    if (dashes != args.end()) {
-      launched.assign(dashes + 1, args.end());
-      args.erase(dashes, args.end());
-    }
-  }
-  lth::cli::add_launch_command(app, launched);
+  lth::cli::add_launch_command(app, take_launched_command(args));
   lth::cli::add_plan_command(app);
 
   // `lth --version ARGS` is `lth version ARGS` (so --version --threads N is checked like every --threads).
