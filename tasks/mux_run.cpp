@@ -128,11 +128,11 @@ nlohmann::json evaluate_task(mux::MuxBert& model, Task& task, const std::string&
 }
 
 // Raw-text sequences through the MLM task's reader (no masking is applied: only its features are used).
-std::vector<train::Feature> text_features(TaskOptions options, const std::vector<std::string>& texts,
+std::vector<train::Feature> text_features(const std::vector<std::string>& texts,
                                           std::shared_ptr<const tokenize::Tokenizer> tok, int64_t max_length) {
+  TaskOptions options;
   options.texts = texts;
   options.max_length = max_length;
-  options.max_train_examples = 0;
   return make_task("mlm", options, std::move(tok))->train_features(/*seed, unused by mlm*/ 0);
 }
 
@@ -189,7 +189,7 @@ void split_warmup_text(const MuxTrainRun& run, std::shared_ptr<const tokenize::T
                        std::vector<train::Feature>& warm, std::vector<train::Feature>& warm_dev) {
   if (run.mux.warmup_steps <= 0) return;
   LTH_CHECK(!run.task_options.texts.empty(), UsageError, "--warmup-steps needs raw text: --text PATH");
-  warm = text_features(run.task_options, run.task_options.texts, std::move(tok), max_length);
+  warm = text_features(run.task_options.texts, std::move(tok), max_length);
   const size_t dev_count = std::clamp<size_t>(warm.size() / 50, 1, 512);
   LTH_CHECK(warm.size() > dev_count, IoError, "not enough text for the warm-up: {} sequences", warm.size());
   warm_dev.assign(warm.end() - static_cast<std::ptrdiff_t>(dev_count), warm.end());
@@ -298,7 +298,7 @@ nlohmann::json run_mux_eval(MuxEvalRun run) {
     return evaluate_glue(model, s, tok->pad_id(), run.batch_size, run.precision, run.device);
   }
   LTH_CHECK(!run.texts.empty(), UsageError, "give --task (GLUE or ner/conll2003) or --text (retrieval accuracy on raw text)");
-  const auto features = text_features(TaskOptions{}, run.texts, tok, max_length);
+  const auto features = text_features(run.texts, tok, max_length);
   const auto stats = mux::predict_mux(model, features, tok->pad_id(), run.batch_size, run.precision, run.device, true, nullptr);
   return {{"task", "retrieval"}, {"split", "text"}, {"examples", stats.examples}, {"n", model->n()},
           {"retrieval_accuracy", stats.retrieval_accuracy()}};

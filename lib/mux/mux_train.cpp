@@ -13,6 +13,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
+#include "train/run_writer.h"
 #include "train/step.h"
 #include "train/trainee.h"
 
@@ -53,20 +54,10 @@ class MuxTrainee : public train::Trainee {
 
   torch::nn::Module& module() override { return *model_; }
   model::Bert& bert() override { return model_->bert; }
-  train::NamedTensorList parameters() override {
-    train::NamedTensorList out;
-    for (auto& item : model_->bert->named_parameters()) out.emplace_back(item.key(), item.value());
-    for (auto& p : model_->mux_parameters()) out.push_back(p);
-    return out;
-  }
+  train::NamedTensorList parameters() override { return with_bert_parameters(model_->mux_parameters()); }
   bool decays(const std::string& name) const override { return mux_decays(name); }
-  train::NamedTensorList state() override {
-    train::NamedTensorList out;
-    for (auto& item : model_->bert->named_parameters()) out.emplace_back(item.key(), item.value());
-    for (auto& t : model_->mux_state()) out.push_back(t);
-    return out;
-  }
-  at::Tensor loss(train::Batch& batch, int64_t step) override;
+  train::NamedTensorList state() override { return with_bert_parameters(model_->mux_state()); }
+  at::Tensor loss(train::Batch& batch) override;
   void add_train_fields(nlohmann::json& line) override;
   nlohmann::json result_fields() const override { return result_fields_; }
   void save_model(const std::string& dir, const std::string& tokenizer_dir) override {
@@ -74,6 +65,13 @@ class MuxTrainee : public train::Trainee {
   }
 
  private:
+  // The BERT's parameters (HF names), then the mux parts' `tensors`.
+  train::NamedTensorList with_bert_parameters(const train::NamedTensorList& tensors) {
+    train::NamedTensorList out = train::named_parameters(model_->bert);
+    out.insert(out.end(), tensors.begin(), tensors.end());
+    return out;
+  }
+
   // The running sums of the train lines (reset at each line).
   struct Sums {
     double task = 0.0, retrieval = 0.0;
@@ -89,7 +87,7 @@ class MuxTrainee : public train::Trainee {
   Sums sums_;
 };
 
-at::Tensor MuxTrainee::loss(train::Batch& batch, int64_t /*step*/) {
+at::Tensor MuxTrainee::loss(train::Batch& batch) {
   pad_rows(batch, model_->n());
   MuxForwardOptions fo;
   fo.retrieval = true;
@@ -161,14 +159,12 @@ model::BertOutputs forward_rows(MuxBert& model, const train::Batch& batch, const
                                 bool all_positions) {
   torch::NoGradGuard no_grad;
   const int64_t rows = batch.input_ids.size(0);
-  LTH_CHECK(rows > 0, ShapeError, "an empty batch cannot be multiplexed");
-  const int64_t n = model->n();
-  const int64_t padded = (rows + n - 1) / n * n;
-  auto pick = torch::arange(padded).clamp_max(rows - 1);  // copies of the last row fill the group
-  auto take = [&](const at::Tensor& t) { return t.index_select(0, pick).to(device); };
+  train::Batch grouped = batch;
+  pad_rows(grouped, model->n());  // copies of the last row fill the group
   MuxForwardOptions fo;
   fo.all_positions = all_positions;
-  auto out = model->forward(take(batch.input_ids), take(batch.attention_mask), take(batch.token_type_ids), fo);
+  auto out = model->forward(grouped.input_ids.to(device), grouped.attention_mask.to(device),
+                            grouped.token_type_ids.to(device), fo);
   return first_rows(out.task, rows);
 }
 
@@ -271,8 +267,8 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
                          train::LabelKind kind, int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
                          const std::string& run_dir, const std::string& tokenizer_dir) {
   train::Dist* dist = config.train.dist.get();
-  const std::string result_path = run_dir + "/result.json";
-  if (const auto saved = train::read_finished(run_dir, dist)) return skipped(*saved, result_path);
+  const train::RunWriter writer(run_dir, dist == nullptr || dist->is_main());  // only rank 0 writes files
+  if (const auto saved = train::read_finished(run_dir, dist)) return skipped(*saved, writer.result_path());
   const int64_t n = model->n();
   check_config(config, n, !warmup_text.empty(), !task_data.empty());
   const auto start = std::chrono::steady_clock::now();
@@ -280,17 +276,12 @@ MuxTrainResult train_mux(MuxBert& model, const std::vector<train::Feature>& warm
   if (config.warmup_steps > 0) {
     result.warmup_metrics = warm_up(model, warmup_text, warmup_dev, pad_id, config, hooks, run_dir, tokenizer_dir);
   }
-  const bool writes = dist == nullptr || dist->is_main();
   if (task_data.empty()) {  // warm-up only: its model and result are the run's
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (writes && config.train.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
-    if (writes) {
-      write_file_atomic(result_path, nlohmann::json({{"warmup", result.warmup_metrics}, {"final", nlohmann::json::object()},
-                                                     {"best", nlohmann::json::object()}, {"steps", 0},
-                                                     {"warmup_steps", config.warmup_steps}, {"seconds", result.seconds},
-                                                     {"n", n}, {"main_metric", hooks.main_metric}})
-                                             .dump(2) + "\n");
-    }
+    if (writer.writes() && config.train.save_models) save_mux(model, run_dir + "/model", tokenizer_dir);
+    writer.write_result({{"warmup", result.warmup_metrics}, {"final", nlohmann::json::object()},
+                         {"best", nlohmann::json::object()}, {"steps", 0}, {"warmup_steps", config.warmup_steps},
+                         {"seconds", result.seconds}, {"n", n}, {"main_metric", hooks.main_metric}});
     return result;
   }
   MuxTrainee trainee(model, "task", kind, config,

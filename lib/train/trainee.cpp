@@ -14,7 +14,7 @@ NamedTensorList BertTrainee::parameters() { return named_parameters(model_); }
 
 bool BertTrainee::decays(const std::string& name) const { return decays_by_default(name); }
 
-at::Tensor BertTrainee::loss(Batch& batch, int64_t /*step*/) {
+at::Tensor BertTrainee::loss(Batch& batch) {
   model::ForwardOptions fwd;
   at::Tensor labels = batch.labels;
   if (model_->config().head == model::HeadKind::kMaskedLM) {

@@ -38,9 +38,8 @@ class Trainee {
   virtual NamedTensorList state() { return parameters(); }
 
   // The forward pass and loss of one micro-batch whose tensors are on the training device (the loop
-  // runs it under the run's precision, then scales the loss and runs backward). `step`: the
-  // optimizer step about to run.
-  virtual at::Tensor loss(Batch& batch, int64_t step) = 0;
+  // runs it under the run's precision, then scales the loss and runs backward).
+  virtual at::Tensor loss(Batch& batch) = 0;
   // Adds the trainee's own fields to a metrics.jsonl train line (its means since the last line)
   // and starts its sums again.
   virtual void add_train_fields(nlohmann::json& line) { (void)line; }
@@ -60,7 +59,7 @@ class BertTrainee : public Trainee {
   model::Bert& bert() override { return model_; }
   NamedTensorList parameters() override;
   bool decays(const std::string& name) const override;
-  at::Tensor loss(Batch& batch, int64_t step) override;
+  at::Tensor loss(Batch& batch) override;
   void save_model(const std::string& dir, const std::string& tokenizer_dir) override;
 
  private:

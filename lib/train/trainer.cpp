@@ -203,7 +203,7 @@ void Loop::accumulate(const std::vector<int64_t>& indices, double& step_loss) {
   to_device(batch.end_labels);
   clock_.mark(PhaseClock::kData);
   with_precision(cfg_.precision, [&] {
-    auto loss = trainee_.loss(batch, steps_);
+    auto loss = trainee_.loss(batch);
     loss = loss.to(torch::kFloat32) / static_cast<double>(cfg_.grad_accum);
     if (dist_) loss = loss * share;
     clock_.mark(PhaseClock::kForward);
