@@ -1,5 +1,6 @@
 #include "train/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -34,6 +35,19 @@ bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, cons
 
 }  // namespace
 
+AdamWScalars AdamW::scalars(double lr, bool decays, double bias_correction2_sqrt, double step_size) const {
+  AdamWScalars s;
+  s.decay = decays ? static_cast<float>(1.0 - lr * options_.weight_decay) : 1.0f;
+  s.beta1 = static_cast<float>(options_.beta1);
+  s.one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
+  s.beta2 = static_cast<float>(options_.beta2);
+  s.one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
+  s.bias_correction2_sqrt = static_cast<float>(bias_correction2_sqrt);
+  s.eps = static_cast<float>(options_.eps);
+  s.neg_step_size = static_cast<float>(-step_size);
+  return s;
+}
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
@@ -50,16 +64,13 @@ void AdamW::step(double lr) {
       exp_avg_sq_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
     }
     const bool decays = decay_[i] && options_.weight_decay != 0.0;
+    if (i == lazy_.index && g.is_sparse()) {
+      lazy_step(g, scalars(lr, decays, bias_correction2_sqrt, step_size));
+      continue;
+    }
+    if (i == lazy_.index) flush();  // a dense gradient: every row is brought up to date first
     if (options_.fused && fusable(p, g, exp_avg_[i], exp_avg_sq_[i])) {
-      AdamWScalars s;
-      s.decay = decays ? static_cast<float>(1.0 - lr * options_.weight_decay) : 1.0f;
-      s.beta1 = static_cast<float>(options_.beta1);
-      s.one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
-      s.beta2 = static_cast<float>(options_.beta2);
-      s.one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
-      s.bias_correction2_sqrt = static_cast<float>(bias_correction2_sqrt);
-      s.eps = static_cast<float>(options_.eps);
-      s.neg_step_size = static_cast<float>(-step_size);
+      const AdamWScalars s = scalars(lr, decays, bias_correction2_sqrt, step_size);
       float* pp = p.data_ptr<float>();
       const float* gp = g.data_ptr<float>();
       float* mp = exp_avg_[i].data_ptr<float>();
@@ -74,6 +85,72 @@ void AdamW::step(double lr) {
     auto denom = (exp_avg_sq_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);
     p.addcdiv_(exp_avg_[i], denom, -step_size);
   }
+}
+
+bool AdamW::set_lazy_rows(const std::string& name) {
+  const size_t i = index_of(name);
+  const at::Tensor& p = params_[i].second;
+  if (p.dim() != 2 || !p.device().is_cpu() || p.scalar_type() != at::kFloat || !p.is_contiguous() || !options_.fused)
+    return false;
+  flush();
+  lazy_ = LazyRows();
+  lazy_.index = i;
+  lazy_.applied.assign(static_cast<size_t>(p.size(0)), 0);
+  lazy_.zeros.assign(static_cast<size_t>(p.size(1)), 0.0f);
+  return true;
+}
+
+void AdamW::catch_up_row(int64_t row) {
+  const auto done = lazy_.applied[static_cast<size_t>(row)];
+  const auto count = static_cast<int64_t>(lazy_.pending.size());
+  if (done == count) return;
+  const int64_t n = params_[lazy_.index].second.size(1);
+  const int64_t offset = row * n;
+  adamw_replay_row(params_[lazy_.index].second.data_ptr<float>() + offset, exp_avg_[lazy_.index].data_ptr<float>() + offset,
+                   exp_avg_sq_[lazy_.index].data_ptr<float>() + offset, lazy_.zeros.data(), n,
+                   lazy_.pending.data() + done, count - done);
+  lazy_.applied[static_cast<size_t>(row)] = count;
+}
+
+void AdamW::catch_up(const at::Tensor& rows) {
+  if (lazy_.index == kNone || lazy_.pending.empty()) return;
+  const at::Tensor ids = rows.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const auto n_rows = static_cast<int64_t>(lazy_.applied.size());
+  for (int64_t k = 0; k < ids.numel(); ++k) {
+    if (id[k] >= 0 && id[k] < n_rows) catch_up_row(id[k]);
+  }
+}
+
+void AdamW::flush() {
+  if (lazy_.index == kNone || lazy_.pending.empty()) return;
+  at::parallel_for(0, static_cast<int64_t>(lazy_.applied.size()), 256, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) catch_up_row(row);
+  });
+  lazy_.pending.clear();
+  std::fill(lazy_.applied.begin(), lazy_.applied.end(), 0);
+}
+
+// One update of the lazy parameter from a sparse gradient: the rows it names are brought up to date
+// and updated with their gradient; every other row gets this update later, with a zero gradient.
+void AdamW::lazy_step(const at::Tensor& grad, const AdamWScalars& s) {
+  const at::Tensor g = grad.is_coalesced() ? grad : grad.coalesce();
+  const at::Tensor rows = g._indices()[0].contiguous();
+  const at::Tensor values = g._values().to(at::kFloat).contiguous();
+  const int64_t n = params_[lazy_.index].second.size(1);
+  LTH_CHECK(values.dim() == 2 && values.size(1) == n, ShapeError, "AdamW: sparse gradient of '{}' does not have whole rows",
+            params_[lazy_.index].first);
+  float* p = params_[lazy_.index].second.data_ptr<float>();
+  float* m = exp_avg_[lazy_.index].data_ptr<float>();
+  float* v = exp_avg_sq_[lazy_.index].data_ptr<float>();
+  const int64_t* row = rows.data_ptr<int64_t>();
+  const float* gv = values.data_ptr<float>();
+  for (int64_t k = 0; k < rows.numel(); ++k) {
+    catch_up_row(row[k]);
+    adamw_update(p + row[k] * n, gv + k * n, m + row[k] * n, v + row[k] * n, 0, n, s);
+  }
+  lazy_.pending.push_back(s);
+  for (int64_t k = 0; k < rows.numel(); ++k) lazy_.applied[static_cast<size_t>(row[k])] = static_cast<int64_t>(lazy_.pending.size());
 }
 
 void AdamW::zero_grad() {
@@ -92,6 +169,7 @@ at::Tensor AdamW::exp_avg(const std::string& name) const { return exp_avg_[index
 at::Tensor AdamW::exp_avg_sq(const std::string& name) const { return exp_avg_sq_[index_of(name)]; }
 
 std::vector<std::pair<std::string, at::Tensor>> AdamW::state() const {
+  LTH_CHECK(lazy_.pending.empty(), Error, "AdamW: state() with lazy rows pending (flush() first)");
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!exp_avg_[i].defined()) continue;
@@ -117,6 +195,8 @@ void AdamW::load_state(const std::vector<std::pair<std::string, at::Tensor>>& st
     exp_avg_sq_[i] = v->second.to(params_[i].second.device(), params_[i].second.scalar_type()).clone();
   }
   steps_ = steps;
+  lazy_.pending.clear();  // the loaded moments and the weights are up to date
+  std::fill(lazy_.applied.begin(), lazy_.applied.end(), 0);
 }
 
 }  // namespace lth::train

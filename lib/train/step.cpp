@@ -48,7 +48,26 @@ void mask_and_clip_gradients(model::Bert& bert, const prune::NamedTensors& masks
       if (p != nullptr && p->grad().defined()) p->mutable_grad().mul_(m);
     }
   }
-  if (max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(parameters, max_grad_norm);
+  if (max_grad_norm > 0) clip_grad_norm(parameters, max_grad_norm);
+}
+
+// torch::nn::utils::clip_grad_norm_ (2-norm) op for op, so dense gradients clip bit for bit as
+// there, plus sparse gradients (lazy embedding rows), which are coalesced and measured by their values.
+double clip_grad_norm(const std::vector<at::Tensor>& parameters, double max_norm) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    if (p.grad().is_sparse() && !p.grad().is_coalesced()) p.mutable_grad() = p.grad().coalesce();
+    grads.push_back(p.grad().is_sparse() ? p.grad()._values() : p.grad());
+  }
+  if (grads.empty()) return 0.0;
+  std::vector<at::Tensor> norms;
+  norms.reserve(grads.size());
+  for (const auto& g : grads) norms.push_back(g.norm(2));
+  const at::Tensor total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2);
+  const at::Tensor coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+  for (auto& g : grads) g.mul_(coef);
+  return total.item<double>();
 }
 
 void optimizer_step(AdamW& optimizer, double lr, model::Bert& bert, const prune::NamedTensors& masks) {

@@ -31,6 +31,11 @@ prune::NamedTensors masks_on_device(const prune::Mask* mask, const c10::Device& 
 void mask_and_clip_gradients(model::Bert& bert, const prune::NamedTensors& masks,
                              const std::vector<at::Tensor>& parameters, double max_grad_norm);
 
+// Scales the gradients of `parameters` so that their global 2-norm is at most `max_norm`, as
+// torch::nn::utils::clip_grad_norm_ does (the same ops, so the same bits), also for sparse
+// gradients (coalesced first); returns the norm before clipping.
+double clip_grad_norm(const std::vector<at::Tensor>& parameters, double max_norm);
+
 // One AdamW update at `lr`, the gradients zeroed, and `bert`'s masked weights set to exactly 0 again.
 void optimizer_step(AdamW& optimizer, double lr, model::Bert& bert, const prune::NamedTensors& masks);
 

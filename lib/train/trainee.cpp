@@ -25,6 +25,13 @@ at::Tensor BertTrainee::loss(Batch& batch) {
   return model::head_loss(model_->config(), out, labels, batch.end_labels);
 }
 
+at::Tensor BertTrainee::sparse_row_gradients(bool on) {
+  auto& embedding = model_->bert->embeddings->word_embeddings;
+  on = on && model_->config().head != model::HeadKind::kMaskedLM;  // the MLM decoder is tied to it
+  embedding->options.sparse(on);
+  return on ? embedding->weight : at::Tensor();
+}
+
 void BertTrainee::save_model(const std::string& dir, const std::string& tokenizer_dir) {
   model::save_pretrained(model_, dir, tokenizer_dir);
 }

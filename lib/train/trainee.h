@@ -40,6 +40,14 @@ class Trainee {
   // The forward pass and loss of one micro-batch whose tensors are on the training device (the loop
   // runs it under the run's precision, then scales the loss and runs backward).
   virtual at::Tensor loss(Batch& batch) = 0;
+  // Turns sparse row gradients on or off for the parameter that the forward reads only at the rows
+  // batch.input_ids names (the word embeddings), so that AdamW can update it lazily (AdamW::
+  // set_lazy_rows); returns that parameter when turned on, else an undefined tensor (also when the
+  // trainee has none, e.g. when a tied MLM decoder reads every row).
+  virtual at::Tensor sparse_row_gradients(bool on) {
+    (void)on;
+    return {};
+  }
   // Adds the trainee's own fields to a metrics.jsonl train line (its means since the last line)
   // and starts its sums again.
   virtual void add_train_fields(nlohmann::json& line) { (void)line; }
@@ -60,6 +68,7 @@ class BertTrainee : public Trainee {
   NamedTensorList parameters() override;
   bool decays(const std::string& name) const override;
   at::Tensor loss(Batch& batch) override;
+  at::Tensor sparse_row_gradients(bool on) override;
   void save_model(const std::string& dir, const std::string& tokenizer_dir) override;
 
  private:

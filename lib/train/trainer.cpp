@@ -84,11 +84,16 @@ class Loop {
   Loop(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, int64_t pad_id, const TrainConfig& cfg,
        const Hooks& hooks, const RunWriter& writer, const std::string& tokenizer_dir, const Schedule& schedule);
 
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
   // Loads the resume checkpoint (rank 0's, on every rank) and starts metrics.jsonl.
   void resume();
   TrainResult run();
 
  private:
+  void use_lazy_rows();
   void accumulate(const std::vector<int64_t>& indices, double& step_loss);
   bool step(const Batches& batches, int64_t s);
   void after_step(bool stop);
@@ -156,7 +161,28 @@ Loop::Loop(Trainee& trainee, const std::vector<Feature>& data, LabelKind kind, i
       device_(cfg.device),
       identity_(train_identity(cfg, dist_ ? dist_->world_size() : 1)),
       optimizer_(make_optimizer(trainee, params_, cfg)),
-      masks_(masks_on_device(hooks.masks, device_)) {}
+      masks_(masks_on_device(hooks.masks, device_)) {
+  use_lazy_rows();
+}
+
+Loop::~Loop() {
+  try {
+    optimizer_.flush();  // a run that ends by an exception leaves its model up to date as well
+  } catch (...) {
+  }
+  trainee_.sparse_row_gradients(false);
+}
+
+// The word embeddings' lazy rows (TrainConfig::lazy_embedding_rows), where they apply.
+void Loop::use_lazy_rows() {
+  const bool wanted = cfg_.lazy_embedding_rows && dist_ == nullptr && device_.is_cpu();
+  const at::Tensor rows = trainee_.sparse_row_gradients(wanted);
+  if (!rows.defined()) return;
+  for (const auto& [name, p] : params_) {
+    if (p.is_same(rows) && masks_.count(name) == 0 && optimizer_.set_lazy_rows(name)) return;
+  }
+  trainee_.sparse_row_gradients(false);
+}
 
 void Loop::resume() {
   bool resumed = writer_.writes() && load_checkpoint(writer_.dir(), state_, optimizer_, ckpt_, identity_);
@@ -201,6 +227,7 @@ void Loop::accumulate(const std::vector<int64_t>& indices, double& step_loss) {
   to_device(batch.attention_mask);
   to_device(batch.token_type_ids);
   to_device(batch.end_labels);
+  optimizer_.catch_up(batch.input_ids);  // the embedding rows this forward reads, when they are lazy
   clock_.mark(PhaseClock::kData);
   with_precision(cfg_.precision, [&] {
     auto loss = trainee_.loss(batch);
@@ -232,7 +259,10 @@ bool Loop::step(const Batches& batches, int64_t s) {
   ++steps_;
   running_loss_ += step_loss;
   ++running_count_;
-  if (hooks_.after_step) hooks_.after_step(steps_, model_);
+  if (hooks_.after_step) {
+    optimizer_.flush();
+    hooks_.after_step(steps_, model_);
+  }
   return stop;
 }
 
@@ -278,6 +308,7 @@ void Loop::report_train() {
 
 void Loop::evaluate() {
   if (!hooks_.evaluate) return;
+  optimizer_.flush();
   trainee_.module().eval();
   EvalContext context;
   context.precision = cfg_.precision;
@@ -294,6 +325,7 @@ void Loop::evaluate() {
 // The resume checkpoint; `final`: the state a finished run keeps for the run that continues from it
 // (weights and generators, no moments).
 void Loop::checkpoint(bool final) {
+  optimizer_.flush();
   std::vector<at::Tensor> rngs;
   if (dist_) rngs = dist_->all_gather(at::detail::getDefaultCPUGenerator().get_state());
   if (writer_.writes()) save_checkpoint(writer_.dir(), state_, final ? nullptr : &optimizer_, ckpt_, identity_, rngs);
@@ -301,6 +333,7 @@ void Loop::checkpoint(bool final) {
 
 // The final evaluation, the last model, result.json; the resume checkpoint is no longer needed.
 TrainResult Loop::finish(std::chrono::steady_clock::time_point start, double comm_before) {
+  optimizer_.flush();
   result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result_.examples_per_second = result_.seconds > 0 ? static_cast<double>(examples_) / result_.seconds : 0.0;
   result_.steps = steps_;

@@ -46,6 +46,10 @@ struct TrainConfig {
   std::string device = "cpu";
   bool progress = true;
   bool profile = false;           // log where training time went (data, forward, backward, optimizer, eval)
+  // The word embeddings get sparse row gradients and AdamW's lazy rows (train/adamw.h): the same
+  // update, without reading and writing all 30522 rows every step. On one CPU process only, and not
+  // for a tied MLM decoder or a mask over the embeddings; false: the dense update (for comparisons).
+  bool lazy_embedding_rows = true;
   // Keep checkpoint/ when done, holding the final weights and generator states (no optimizer
   // moments), for a run that continues from them after a restart (train::load_final_state; lth
   // mux's task phase after its warm-up).
