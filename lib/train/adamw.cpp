@@ -145,6 +145,11 @@ void AdamW::lazy_step(const at::Tensor& grad, const AdamWScalars& s) {
   float* v = exp_avg_sq_[lazy_.index].data_ptr<float>();
   const int64_t* row = rows.data_ptr<int64_t>();
   const float* gv = values.data_ptr<float>();
+  const auto n_rows = static_cast<int64_t>(lazy_.applied.size());
+  for (int64_t k = 0; k < rows.numel(); ++k) {
+    LTH_CHECK(row[k] >= 0 && row[k] < n_rows, ShapeError, "AdamW: sparse gradient of '{}' names row {} of {}",
+              params_[lazy_.index].first, row[k], n_rows);
+  }
   for (int64_t k = 0; k < rows.numel(); ++k) {
     catch_up_row(row[k]);
     adamw_update(p + row[k] * n, gv + k * n, m + row[k] * n, v + row[k] * n, 0, n, s);
