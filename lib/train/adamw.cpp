@@ -136,26 +136,27 @@ void AdamW::flush() {
 void AdamW::lazy_step(const at::Tensor& grad, const AdamWScalars& s) {
   const at::Tensor g = grad.is_coalesced() ? grad : grad.coalesce();
   const at::Tensor rows = g._indices()[0].contiguous();
-  const at::Tensor values = g._values().to(at::kFloat).contiguous();
+  const at::Tensor values = g._values().contiguous();  // float32: set_lazy_rows took only a float32 matrix
   const int64_t n = params_[lazy_.index].second.size(1);
   LTH_CHECK(values.dim() == 2 && values.size(1) == n, ShapeError, "AdamW: sparse gradient of '{}' does not have whole rows",
             params_[lazy_.index].first);
-  float* p = params_[lazy_.index].second.data_ptr<float>();
-  float* m = exp_avg_[lazy_.index].data_ptr<float>();
-  float* v = exp_avg_sq_[lazy_.index].data_ptr<float>();
   const int64_t* row = rows.data_ptr<int64_t>();
-  const float* gv = values.data_ptr<float>();
   const auto n_rows = static_cast<int64_t>(lazy_.applied.size());
-  for (int64_t k = 0; k < rows.numel(); ++k) {
+  for (int64_t k = 0; k < rows.numel(); ++k) {  // all checked before any row changes
     LTH_CHECK(row[k] >= 0 && row[k] < n_rows, ShapeError, "AdamW: sparse gradient of '{}' names row {} of {}",
               params_[lazy_.index].first, row[k], n_rows);
   }
+  float* p = params_[lazy_.index].second.data_ptr<float>();
+  float* m = exp_avg_[lazy_.index].data_ptr<float>();
+  float* v = exp_avg_sq_[lazy_.index].data_ptr<float>();
+  const float* gv = values.data_ptr<float>();
+  const auto after = static_cast<int64_t>(lazy_.pending.size()) + 1;  // this update, once pushed below
   for (int64_t k = 0; k < rows.numel(); ++k) {
     catch_up_row(row[k]);
     adamw_update(p + row[k] * n, gv + k * n, m + row[k] * n, v + row[k] * n, 0, n, s);
+    lazy_.applied[static_cast<size_t>(row[k])] = after;
   }
   lazy_.pending.push_back(s);
-  for (int64_t k = 0; k < rows.numel(); ++k) lazy_.applied[static_cast<size_t>(row[k])] = static_cast<int64_t>(lazy_.pending.size());
 }
 
 void AdamW::zero_grad() {

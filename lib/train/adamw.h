@@ -59,7 +59,6 @@ class AdamW {
   // gradient for it is also accepted (everything pending is applied first).
   // Returns false (and changes nothing) when the parameter is not a contiguous float32 CPU matrix.
   bool set_lazy_rows(const std::string& name);
-  bool has_lazy_rows() const { return lazy_.index != kNone; }
   // Applies what is pending to the rows of the lazy parameter that `rows` (any shape, int64) names;
   // ids outside the matrix are ignored (the forward reports them).
   void catch_up(const at::Tensor& rows);

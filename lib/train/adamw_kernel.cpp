@@ -21,22 +21,17 @@ void adamw_update(float* __restrict p, const float* __restrict g, float* __restr
 
 void adamw_replay_row(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict zeros,
                       int64_t n, const AdamWScalars* history, int64_t count) {
-  bool moments_zero = true;
-  for (int64_t i = 0; i < n; ++i) moments_zero &= (m[i] == 0.0f) & (v[i] == 0.0f);
-  if (moments_zero) {
-    for (int64_t e = 0; e < count; ++e) {
-      if (!(history[e].eps > 0.0f)) {  // 0 / 0 in the step term: only the full update says what it gives
-        moments_zero = false;
-        history += e;
-        count -= e;
-        break;
-      }
-      const float decay = history[e].decay;
-      for (int64_t i = 0; i < n; ++i) p[i] = p[i] * decay;
-    }
-    if (moments_zero) return;
+  bool only_decay = true;  // all-zero moments, and eps > 0 in every update (else the step term is 0 / 0)
+  for (int64_t i = 0; i < n; ++i) only_decay &= (m[i] == 0.0f) & (v[i] == 0.0f);
+  for (int64_t e = 0; e < count; ++e) only_decay &= history[e].eps > 0.0f;
+  if (!only_decay) {
+    for (int64_t e = 0; e < count; ++e) adamw_update(p, zeros, m, v, 0, n, history[e]);
+    return;
   }
-  for (int64_t e = 0; e < count; ++e) adamw_update(p, zeros, m, v, 0, n, history[e]);
+  for (int64_t e = 0; e < count; ++e) {
+    const float decay = history[e].decay;
+    for (int64_t i = 0; i < n; ++i) p[i] = p[i] * decay;
+  }
 }
 
 }  // namespace lth::train
