@@ -88,6 +88,10 @@ OptionTable<TrainingConfig> make_training_table(bool with_task) {
                     "Log the share of training time per phase (data, forward, backward, clip/mask, optimizer, eval, "
                     "checkpoint); not a setting of the run",
                     false, [](TrainingConfig& c, const bool& on) { c.train.profile = on; });
+  t.flag_only<std::string>("--profile-ops",
+                           "Write the training steps' time per LibTorch operator (calls and self time per step, "
+                           "Markdown) to FILE; not a setting of the run",
+                           "", [](TrainingConfig& c, const std::string& file) { c.train.profile_ops = file; });
   t.field("threads", "Intra-op threads (0 = all available cores)", [](auto& c) -> auto& { return c.runtime.threads; })
       .default_shown().in_range(threads_range());
   t.field("device", "cpu, cuda or cuda:N", [](auto& c) -> auto& { return c.runtime.device; }).default_shown();

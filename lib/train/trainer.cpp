@@ -13,6 +13,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
+#include "train/op_profile.h"
 #include "train/run_writer.h"
 #include "train/schedule.h"
 #include "train/step.h"
@@ -122,6 +123,7 @@ class Loop {
   Checkpoint ckpt_;
   TrainResult result_;
   PhaseClock clock_;
+  std::unique_ptr<OpProfile> ops_;  // --profile-ops: from the first step to the final evaluation
   Progress* progress_ = nullptr;  // while run() is running
   int64_t steps_ = 0, start_steps_ = 0, examples_ = 0;
   double running_loss_ = 0.0;
@@ -197,6 +199,7 @@ TrainResult Loop::run() {
   Progress progress("train", schedule_.total());
   progress_ = &progress;
   const auto start = std::chrono::steady_clock::now();
+  if (!cfg_.profile_ops.empty()) ops_ = std::make_unique<OpProfile>();
   clock_.restart();
   steps_ = start_steps_ = ckpt_.steps;
   const double comm_before = dist_ ? dist_->comm_seconds() : 0.0;
@@ -341,6 +344,11 @@ TrainResult Loop::finish(std::chrono::steady_clock::time_point start, double com
     const double comm = dist_->comm_seconds() - comm_before;
     log::info("dist", "rank {}: {:.2f}s of {:.2f}s training in collectives ({:.1f}%)", dist_->rank(), comm,
               result_.seconds, result_.seconds > 0 ? 100.0 * comm / result_.seconds : 0.0);
+  }
+  if (ops_) {
+    ops_->stop();
+    write_file_atomic(cfg_.profile_ops, ops_->table(steps_ - start_steps_, 60, "lth training steps, per operator"));
+    log::info("profile", "per-operator times of {} steps written to {}", steps_ - start_steps_, cfg_.profile_ops);
   }
   clock_.restart();
   evaluate();

@@ -46,6 +46,7 @@ struct TrainConfig {
   std::string device = "cpu";
   bool progress = true;
   bool profile = false;           // log where training time went (data, forward, backward, optimizer, eval)
+  std::string profile_ops;        // non-empty: write the training steps' per-operator times there (Markdown)
   // The word embeddings get sparse row gradients and AdamW's lazy rows (train/adamw.h): the same
   // update, without reading and writing all 30522 rows every step. On one CPU process only, and not
   // for a tied MLM decoder or a mask over the embeddings; false: the dense update (for comparisons).
