@@ -60,6 +60,7 @@ class OptionTable {
     std::string names;                // CLI11 names ("--lr"; "--train-file,--train"; "" = config only)
     std::string help;
     bool show_default = false;
+    std::string type_name;            // what --help shows for the value ("FILE"); empty: CLI11's
     std::vector<std::string> choices;  // the flag must be one of these (CLI11 IsMember)
     std::optional<Range> range;        // numbers: the flag and the config value
     std::optional<bool> step_nonzero;  // steps: checked after merging (true for lengths)
@@ -72,6 +73,7 @@ class OptionTable {
     std::function<std::string(const Config&)> text;     // set for string fields
 
     Row& flag(std::string n) { names = std::move(n); return *this; }
+    Row& type(std::string t) { type_name = std::move(t); return *this; }
     Row& config_only() { names.clear(); return *this; }
     Row& default_shown() { show_default = true; return *this; }
     Row& in_range(const Range& r) { range = r; return *this; }
@@ -155,6 +157,7 @@ class OptionTable {
       if (!row.names.empty()) {
         opt = row.add(row, cmd, scratch);
         if (row.show_default) opt->capture_default_str();
+        if (!row.type_name.empty()) opt->type_name(row.type_name);
         if (row.range) opt->check(cli::in_range(*row.range));
         if (!row.choices.empty()) opt->check(CLI::IsMember(row.choices));
         if (row.delimiter != 0) opt->delimiter(row.delimiter);

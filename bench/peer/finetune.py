@@ -205,7 +205,7 @@ def main():
         n = a.profile_steps
         table = prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=40)
         ops = []
-        for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:30]:
+        for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total):
             ops.append({"op": e.key, "self_ms_per_step": e.self_cpu_time_total / 1e3 / n, "calls_per_step": e.count / n})
         total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e3 / n
         with open(a.profile, "w", encoding="utf-8") as f:

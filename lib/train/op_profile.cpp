@@ -61,6 +61,8 @@ struct OpProfile::Impl {
   std::map<std::string, OpSum> sums;
   at::CallbackHandle handle = 0;
   bool active = false;
+  Clock::time_point start;
+  int64_t wall_ns = 0;  // from start to stop
 };
 
 OpProfile::OpProfile() : impl_(std::make_unique<Impl>()) {
@@ -72,6 +74,7 @@ OpProfile::OpProfile() : impl_(std::make_unique<Impl>()) {
                                             .needsInputs(false)
                                             .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
   impl_->active = true;
+  impl_->start = Clock::now();
 }
 
 OpProfile::~OpProfile() { stop(); }
@@ -79,6 +82,7 @@ OpProfile::~OpProfile() { stop(); }
 void OpProfile::stop() {
   if (!impl_->active) return;
   at::removeCallback(impl_->handle);
+  impl_->wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - impl_->start).count();
   std::lock_guard<std::mutex> lock(g_mutex);
   g_sums = nullptr;
   impl_->active = false;
@@ -90,12 +94,15 @@ std::string OpProfile::table(int64_t steps, std::size_t top, const std::string& 
   int64_t all_ns = 0;
   for (const auto& [name, s] : rows) all_ns += s.self_ns;
   const double per = steps > 0 ? 1.0 / static_cast<double>(steps) : 1.0;
+  // Time outside every operator: lth's own kernels (dropout masks, AdamW), the loop, and the observer.
   std::string out = fmt::format("# {}\n\nOperators by self time (LibTorch RecordFunction, CPU wall time), per step "
-                                "over {} steps; observed in all: {:.2f} ms/step.\n\n"
+                                "over {} steps: {:.2f} ms/step inside operators of {:.2f} ms/step wall (the rest is "
+                                "code outside LibTorch operators).\n\n"
                                 "| operator | calls/step | self ms/step | share | total ms/step |\n"
                                 "|---|---:|---:|---:|---:|\n",
-                                title, steps, 1e-6 * static_cast<double>(all_ns) * per);
-  for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
+                                title, steps, 1e-6 * static_cast<double>(all_ns) * per,
+                                1e-6 * static_cast<double>(impl_->wall_ns) * per);
+  for (std::size_t i = 0; i < rows.size() && (top == 0 || i < top); ++i) {
     const auto& [name, s] = rows[i];
     out += fmt::format("| {} | {:.1f} | {:.3f} | {:.1f}% | {:.3f} |\n", name, static_cast<double>(s.calls) * per,
                        1e-6 * static_cast<double>(s.self_ns) * per,

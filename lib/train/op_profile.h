@@ -21,8 +21,9 @@ class OpProfile {
   // Stops observing (idempotent); the sums stay readable.
   void stop();
 
-  // A Markdown table of the `top` operators by self time, per step of `steps`, with each one's
-  // share of the observed time; `title` heads it.
+  // A Markdown table of the `top` operators (0: all) by self time, per step of `steps`, with each one's
+  // share of the time inside operators; the header gives that time and the wall time from start to
+  // stop. `title` heads it.
   std::string table(int64_t steps, std::size_t top, const std::string& title) const;
 
   struct Impl;

@@ -347,7 +347,7 @@ TrainResult Loop::finish(std::chrono::steady_clock::time_point start, double com
   }
   if (ops_) {
     ops_->stop();
-    write_file_atomic(cfg_.profile_ops, ops_->table(steps_ - start_steps_, 60, "lth training steps, per operator"));
+    write_file_atomic(cfg_.profile_ops, ops_->table(steps_ - start_steps_, 0, "lth training steps, per operator"));
     log::info("profile", "per-operator times of {} steps written to {}", steps_ - start_steps_, cfg_.profile_ops);
   }
   clock_.restart();

@@ -92,6 +92,14 @@ TEST_SUITE("train.op_profile") {
     const std::string table = lth::read_file(c.profile_ops);
     CHECK(table.rfind("# ", 0) == 0);
     CHECK(table.find("over 3 steps") != std::string::npos);
+    // Time inside operators is part of the wall time.
+    const auto inside = table.find("ms/step inside operators of ");
+    REQUIRE(inside != std::string::npos);
+    const double wall = std::stod(table.substr(inside + std::string("ms/step inside operators of ").size()));
+    const auto colon = table.rfind(": ", inside);
+    const double observed = std::stod(table.substr(colon + 2));
+    CHECK(observed > 0.0);
+    CHECK(observed <= wall);
     const auto rows = parse_rows(table);
     REQUIRE(rows.count("aten::mm") == 1);
     // The fixture has 2 layers of 6 Linear maps: one product each forward, two each backward.
