@@ -90,7 +90,8 @@ OptionTable<TrainingConfig> make_training_table(bool with_task) {
                     false, [](TrainingConfig& c, const bool& on) { c.train.profile = on; });
   t.flag_only<std::string>("--profile-ops",
                            "Write the training steps' time per LibTorch operator (calls and self time per step, "
-                           "Markdown) to FILE (a command that trains several runs: the last run's); not a setting of the run",
+                           "Markdown; evaluations during training included) to FILE (a command that trains several runs: the last "
+                           "run's); not a setting of the run",
                            "", [](TrainingConfig& c, const std::string& file) { c.train.profile_ops = file; })
       .type("FILE");
   t.field("threads", "Intra-op threads (0 = all available cores)", [](auto& c) -> auto& { return c.runtime.threads; })

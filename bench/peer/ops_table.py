@@ -41,7 +41,7 @@ def read_lth(path):
     ops = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0] not in ("operator", "---") and not cells[0].startswith("-"):
+        if len(cells) == 5 and cells[0] != "operator" and not cells[0].startswith("-"):
             ops[cells[0]] = float(cells[2])
     return float(m.group(3)), float(m.group(2)), ops
 

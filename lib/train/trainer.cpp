@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <optional>
 
 #include <torch/torch.h>
@@ -123,7 +124,7 @@ class Loop {
   Checkpoint ckpt_;
   TrainResult result_;
   PhaseClock clock_;
-  std::unique_ptr<OpProfile> ops_;  // --profile-ops: from the first step to the final evaluation
+  std::unique_ptr<OpProfile> ops_;  // --profile-ops: the steps (and evaluations between them), not the final evaluation
   Progress* progress_ = nullptr;  // while run() is running
   int64_t steps_ = 0, start_steps_ = 0, examples_ = 0;
   double running_loss_ = 0.0;
@@ -409,6 +410,12 @@ TrainResult train(Trainee& trainee, const std::vector<Feature>& data, LabelKind 
   if (const auto saved = finished_run(writer, dist)) return skipped(*saved, train_identity(cfg, world), writer.result_path());
   LTH_CHECK(!data.empty(), Error, "no training examples");
   LTH_CHECK(cfg.batch_size > 0 && cfg.grad_accum > 0, UsageError, "--batch-size and --grad-accum must be positive");
+  if (!cfg.profile_ops.empty()) {  // refused before the training, not after it
+    const std::filesystem::path ops(cfg.profile_ops);
+    LTH_CHECK(!std::filesystem::is_directory(ops), IoError, "{}: --profile-ops names a folder, expected a file", cfg.profile_ops);
+    LTH_CHECK(!ops.has_parent_path() || std::filesystem::is_directory(ops.parent_path()), IoError,
+              "{}: --profile-ops: folder {} does not exist", cfg.profile_ops, ops.parent_path().string());
+  }
   writer.create();
   trainee.module().to(torch::Device(cfg.device));
   if (hooks.masks) hooks.masks->apply(trainee.bert());

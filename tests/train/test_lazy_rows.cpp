@@ -8,8 +8,8 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "model/load.h"
 #include "tests/testing.h"
+#include "tests/train/fixtures.h"
 #include "train/adamw.h"
 #include "train/step.h"
 #include "train/trainer.h"
@@ -143,11 +143,7 @@ TEST_SUITE("train.lazy_rows") {
     // Same data, seed and settings; the sparse backward sums a batch's repeated tokens in another
     // order, so the weights agree to float rounding (grown by 16 steps at lr 1e-2), not bit for bit.
     auto train_once = [](bool lazy) {
-      lth::model::LoadOptions o;
-      o.head = lth::model::HeadKind::kSequenceClassification;
-      o.hidden_dropout_prob = 0.0;
-      o.attention_probs_dropout_prob = 0.0;
-      auto bert = lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model", o);
+      auto bert = lt::fixture_bert();
       std::vector<lth::train::Feature> data;
       std::mt19937_64 rng(7);
       std::uniform_int_distribution<int> id(5, 199), label(0, 1);
@@ -158,11 +154,7 @@ TEST_SUITE("train.lazy_rows") {
         f.labels = {label(rng)};
         data.push_back(f);
       }
-      lth::train::TrainConfig c;
-      c.batch_size = 4;
-      c.save_models = false;
-      c.progress = false;
-      c.save_every = "0it";
+      lth::train::TrainConfig c = lt::quick_config();
       c.length = "2ep";
       c.lr = 1e-2;
       c.weight_decay = 0.01;
@@ -172,13 +164,7 @@ TEST_SUITE("train.lazy_rows") {
       CHECK_FALSE(bert->bert->embeddings->word_embeddings->options.sparse());  // the loop turns them off again
       return bert->bert->embeddings->word_embeddings->weight.detach().clone();
     };
-    const at::Tensor initial = [] {
-      lth::model::LoadOptions o;
-      o.head = lth::model::HeadKind::kSequenceClassification;
-      return lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model", o)
-          ->bert->embeddings->word_embeddings->weight.detach()
-          .clone();
-    }();
+    const at::Tensor initial = lt::fixture_bert()->bert->embeddings->word_embeddings->weight.detach().clone();
     const at::Tensor lazy = train_once(true), dense = train_once(false);
     CHECK((lazy - dense).abs().max().item<double>() <= 1e-4);  // Adam divides tiny gradients by their own scale
     CHECK((lazy - initial).abs().max().item<double>() > 1e-2);  // the embeddings did train

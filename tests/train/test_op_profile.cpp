@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "model/load.h"
 #include "tests/testing.h"
+#include "tests/train/fixtures.h"
 #include "train/op_profile.h"
 #include "train/trainer.h"
 
@@ -69,22 +69,9 @@ TEST_SUITE("train.op_profile") {
   }
 
   TEST_CASE("the loop writes --profile-ops: forward operators and autograd nodes, per step") {
-    lth::model::LoadOptions o;
-    o.head = lth::model::HeadKind::kSequenceClassification;
-    auto bert = lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model", o);
-    std::vector<lth::train::Feature> data;
-    for (int i = 0; i < 16; ++i) {
-      lth::train::Feature f;
-      for (int id : {2, 10 + i, 20 + i, 3}) f.input_ids.push_back(id);
-      f.token_type_ids.assign(f.input_ids.size(), 0);
-      f.labels = {i % 2};
-      data.push_back(f);
-    }
-    lth::train::TrainConfig c;
-    c.batch_size = 4;
-    c.save_models = false;
-    c.progress = false;
-    c.save_every = "0it";
+    auto bert = lt::fixture_bert(/*dropout=*/true);
+    const auto data = lt::random_features(16, 5);
+    lth::train::TrainConfig c = lt::quick_config();
     c.length = "3it";
     lt::TempDir dir("train-op-profile");
     c.profile_ops = dir.path() + "/ops.md";
@@ -108,5 +95,19 @@ TEST_SUITE("train.op_profile") {
     CHECK(rows.count("torch::autograd::AccumulateGrad") == 1);
     // A second run can profile again (the first one's observer is gone).
     lth::train::OpProfile again;
+  }
+
+  TEST_CASE("--profile-ops into a missing folder or onto a folder is refused before training") {
+    auto bert = lt::fixture_bert();
+    lth::train::TrainConfig c = lt::quick_config();
+    c.length = "1it";
+    lt::TempDir dir("train-op-profile-bad");
+    for (const std::string& target : {dir.path() + "/missing/ops.md", dir.path()}) {
+      c.profile_ops = target;
+      CHECK_THROWS_AS(lth::train::train(bert, lt::random_features(8, 6), lth::train::LabelKind::kClass, 0, c, {},
+                                        dir.path() + "/run"),
+                      lth::IoError);
+      CHECK_FALSE(lth::path_exists(dir.path() + "/run"));  // nothing written, not even the run folder
+    }
   }
 }

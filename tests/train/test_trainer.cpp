@@ -16,49 +16,16 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "tests/testing.h"
+#include "tests/train/fixtures.h"
 #include "train/adamw.h"
 #include "train/trainer.h"
 
 namespace lt = lth::testing;
 using lth::train::Feature;
+using lth::testing::fixture_bert;
+using lth::testing::quick_config;
+using lth::testing::random_features;
 
-namespace {
-
-lth::model::Bert fixture_bert() {
-  lth::model::LoadOptions o;
-  o.head = lth::model::HeadKind::kSequenceClassification;
-  o.hidden_dropout_prob = 0.0;
-  o.attention_probs_dropout_prob = 0.0;
-  return lth::model::load_pretrained(lt::shared_dir() + "/fixtures/hf-bert/model", o);
-}
-
-// Random classification features over the fixture vocabulary; token type 0 everywhere.
-std::vector<Feature> random_features(int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> len(4, 12), id(5, 199), label(0, 2);
-  std::vector<Feature> out;
-  for (int i = 0; i < n; ++i) {
-    Feature f;
-    f.input_ids.push_back(2);
-    for (int t = len(rng); t > 0; --t) f.input_ids.push_back(id(rng));
-    f.input_ids.push_back(3);
-    f.token_type_ids.assign(f.input_ids.size(), 0);
-    f.labels = {label(rng)};
-    out.push_back(std::move(f));
-  }
-  return out;
-}
-
-lth::train::TrainConfig quick_config() {
-  lth::train::TrainConfig c;
-  c.batch_size = 4;
-  c.save_models = false;
-  c.progress = false;
-  c.save_every = "0it";
-  return c;
-}
-
-}  // namespace
 
 TEST_SUITE("train.loop") {
   TEST_CASE("learning rate: linear warmup from 0, then linear decay to 0") {
