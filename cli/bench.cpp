@@ -32,7 +32,7 @@ void run_bench(const BenchOptions& o) {
 
 void add_bench_command(CLI::App& app) {
   auto cfg = std::make_shared<BenchOptions>();
-  auto* cmd = app.add_subcommand("bench", "Inference throughput of the encoder, dense vs packed sparse weights");
+  auto* cmd = app.add_subcommand("bench", "Encoder throughput, dense vs sparse weights: inference, or training steps with --train");
   cmd->add_option("--model", cfg->run.model, "Checkpoint directory, or bert-base / bert-tiny (random init of that shape)")
       ->capture_default_str();
   add_number(*cmd, "--sparsity", cfg->run.sparsity, "Sparsities of global magnitude masks over the prunable weights",
@@ -45,6 +45,8 @@ void add_bench_command(CLI::App& app) {
   add_number(*cmd, "--warmup", cfg->run.bench.warmup, "Untimed rounds first", count(0, 1e6))->capture_default_str();
   add_number(*cmd, "--reps", cfg->run.bench.reps, "Timed rounds (each runs every variant once)", count(1, 1e6))->capture_default_str();
   cmd->add_flag("--linear-only", cfg->run.bench.linear_only, "Time only the Linear layers, not the whole encoder");
+  cmd->add_flag("--train", cfg->run.bench.train,
+                "Time training steps (forward + backward) instead of inference: the dense masked path vs sparse training");
   cmd->add_flag("--pack-all", cfg->run.bench.pack_all, "Run every weight sparse, even above the measured crossover density");
   cmd->add_flag("--json", cfg->json, "One JSON object instead of tables");
   add_runtime_options(*cmd, cfg->runtime);

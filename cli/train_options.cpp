@@ -71,6 +71,11 @@ OptionTable<TrainingConfig> make_training_table(bool with_task) {
   t.field("group_by_length", "Length-grouped batches (--no-group-by-length: plain shuffled ones)",
           [](auto& c) -> auto& { return c.train.group_by_length; })
       .flag("--group-by-length,!--no-group-by-length");
+  t.field("sparse_training",
+          "Masked runs on the CPU: auto (matrices pruned past the measured crossover train sparse), on (every "
+          "masked matrix) or off (dense masked products)",
+          [](auto& c) -> auto& { return c.train.sparse_training; })
+      .default_shown().one_of({"auto", "on", "off"});
   t.field("save_models", "Write model checkpoints (--no-save-models: metrics only)",
           [](auto& c) -> auto& { return c.train.save_models; })
       .flag("--save-models,!--no-save-models");

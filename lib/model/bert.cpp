@@ -37,10 +37,11 @@ torch::nn::LayerNorm make_layer_norm(const BertConfig& c) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps));
 }
 
-// The replacement's outputs when the layer may use it (eval mode, no autograd) and it accepts x.
+// The replacement's outputs when the layer may use it (one that trains: always; another: eval mode
+// with autograd off) and it accepts x.
 std::vector<at::Tensor> replaced(const torch::nn::Module& layer, const std::shared_ptr<const LinearReplacement>& r,
                                  const at::Tensor& x) {
-  if (!r || layer.is_training() || at::GradMode::is_enabled()) return {};
+  if (!r || (!r->trains() && (layer.is_training() || at::GradMode::is_enabled()))) return {};
   return r->forward(x);
 }
 

@@ -24,13 +24,16 @@ namespace lth::model {
 at::Tensor activation(Activation act, const at::Tensor& x);
 
 // Another implementation of the Linear maps a layer applies to one input (e.g. packed sparse weights
-// for inference, lib/model/sparse.h). A layer consults it only in eval mode with autograd off; it may
-// decline by returning no tensors, and the layer then runs its torch::nn::Linear modules as usual.
+// for inference, or masked weights trained sparse: lib/model/sparse.h). A layer consults one that
+// does not train only in eval mode with autograd off, one that trains always; it may decline by
+// returning no tensors, and the layer then runs its torch::nn::Linear modules as usual.
 class LinearReplacement {
  public:
   virtual ~LinearReplacement() = default;
   // x [..., in] -> x W_k^T + b_k [..., out_k] for each Linear it replaces, in the layer's order.
   virtual std::vector<at::Tensor> forward(const at::Tensor& x) const = 0;
+  // Whether forward() is differentiable in the layers' live parameters (usable in training).
+  virtual bool trains() const { return false; }
 };
 
 class BertEmbeddingsImpl : public torch::nn::Module {

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "model/names.h"
+#include "ops/sparse_train.h"
 
 namespace lth::model {
 namespace fs = std::filesystem;
@@ -125,6 +126,38 @@ class SparseLinears final : public LinearReplacement {
   mutable bool warned_ = false;
 };
 
+// One Linear of a sparse-training replacement: the module (its live weight and bias) and, when it
+// runs sparse, the kept positions of its mask.
+struct TrainPart {
+  torch::nn::Linear linear{nullptr};
+  std::shared_ptr<const ops::SparsePattern> pattern;
+};
+
+class SparseTrainingLinears final : public LinearReplacement {
+ public:
+  SparseTrainingLinears(std::vector<TrainPart> parts, ops::SparseIsa isa) : parts_(std::move(parts)), isa_(isa) {}
+
+  bool trains() const override { return true; }
+
+  std::vector<at::Tensor> forward(const at::Tensor& x) const override {
+    if (!x.device().is_cpu()) return {};
+    std::vector<at::Tensor> out;
+    out.reserve(parts_.size());
+    for (const TrainPart& p : parts_) {
+      const at::Tensor& w = p.linear->weight;
+      const at::Tensor& b = p.linear->bias;
+      if (!w.device().is_cpu()) return {};
+      out.push_back(p.pattern ? ops::masked_sparse_linear(x, w, b, *p.pattern, isa_)
+                              : at::linear(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<TrainPart> parts_;
+  ops::SparseIsa isa_;
+};
+
 struct LayerLinears {
   std::string prefix;  // "bert.encoder.layer.N."
   BertLayer layer;
@@ -137,6 +170,22 @@ std::vector<LayerLinears> encoder_layers(Bert& model) {
     out.push_back({names::layer_prefix(i++), BertLayer(std::dynamic_pointer_cast<BertLayerImpl>(module))});
   }
   return out;
+}
+
+using LinearGroup = std::vector<std::pair<names::Matrix, torch::nn::Linear>>;
+
+// Gives each encoder layer's four Linear groups (query/key/value together, attention output,
+// intermediate, output) the replacement `make(layer prefix, group)` returns (null: none).
+template <class Make>
+void install_replacements(Bert& model, const Make& make) {
+  using names::Matrix;
+  for (auto& l : encoder_layers(model)) {
+    auto& self = l.layer->attention->self;
+    self->qkv_replacement = make(l.prefix, LinearGroup{{Matrix::kQ, self->query}, {Matrix::kK, self->key}, {Matrix::kV, self->value}});
+    l.layer->attention->output->dense_replacement = make(l.prefix, LinearGroup{{Matrix::kAO, l.layer->attention->output->dense}});
+    l.layer->intermediate->dense_replacement = make(l.prefix, LinearGroup{{Matrix::kI, l.layer->intermediate->dense}});
+    l.layer->output->dense_replacement = make(l.prefix, LinearGroup{{Matrix::kO, l.layer->output->dense}});
+  }
 }
 
 }  // namespace
@@ -207,7 +256,7 @@ SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const Spa
   clear_packed_weights(model);
   SparseUse use;
   // A replacement for the Linears `linears` (matrices of the layer at `prefix`), or null when none runs sparse.
-  auto make = [&](const std::string& prefix, const std::vector<std::pair<names::Matrix, torch::nn::Linear>>& linears)
+  auto make = [&](const std::string& prefix, const LinearGroup& linears)
       -> std::shared_ptr<const LinearReplacement> {
     std::vector<Part> parts;
     std::vector<at::Tensor> watch;
@@ -233,14 +282,45 @@ SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const Spa
     // Dense parts run the live weights; only sparse parts (copies) and fused biases can go stale.
     return std::make_shared<SparseLinears>(std::move(parts), std::move(watch), isa);
   };
-  for (auto& l : encoder_layers(model)) {
-    auto& self = l.layer->attention->self;
-    using names::Matrix;
-    self->qkv_replacement = make(l.prefix, {{Matrix::kQ, self->query}, {Matrix::kK, self->key}, {Matrix::kV, self->value}});
-    l.layer->attention->output->dense_replacement = make(l.prefix, {{Matrix::kAO, l.layer->attention->output->dense}});
-    l.layer->intermediate->dense_replacement = make(l.prefix, {{Matrix::kI, l.layer->intermediate->dense}});
-    l.layer->output->dense_replacement = make(l.prefix, {{Matrix::kO, l.layer->output->dense}});
-  }
+  install_replacements(model, make);
+  return use;
+}
+
+SparseUse use_sparse_training(Bert& model, const std::map<std::string, at::Tensor>& masks, const SparseOptions& options) {
+  const ops::SparseIsa isa = options.isa.value_or(ops::selected_isa());
+  LTH_CHECK(ops::isa_supported(isa), ConfigError, "sparse kernel path '{}' is not supported on this CPU/build",
+            ops::isa_name(isa));
+  std::map<std::string, at::Tensor> by_name;
+  for (const auto& [key, m] : masks) by_name[names::with_root(key)] = m;
+  clear_packed_weights(model);
+  SparseUse use;
+  auto make = [&](const std::string& prefix, const LinearGroup& linears)
+      -> std::shared_ptr<const LinearReplacement> {
+    std::vector<TrainPart> parts;
+    int64_t sparse = 0;
+    for (const auto& [matrix, linear] : linears) {
+      TrainPart part;
+      part.linear = linear;
+      const std::string name = prefix + names::info(matrix).module + ".weight";
+      auto it = by_name.find(name);
+      if (it != by_name.end()) {
+        const at::Tensor& w = linear->weight;
+        LTH_CHECK(it->second.sizes() == w.sizes(), ShapeError, "mask for {} is {}, the weight is {}", name,
+                  fmt::join(it->second.sizes(), "x"), fmt::join(w.sizes(), "x"));
+        auto pattern = ops::sparse_pattern(it->second);
+        if (!options.respect_crossover || pattern->density() < ops::sparse_train_crossover_density(isa, w.size(1), w.size(0))) {
+          part.pattern = std::move(pattern);
+          ++sparse;
+        }
+      }
+      parts.push_back(std::move(part));
+    }
+    use.sparse += sparse;
+    use.dense += static_cast<int64_t>(linears.size()) - sparse;
+    if (sparse == 0) return nullptr;
+    return std::make_shared<SparseTrainingLinears>(std::move(parts), isa);
+  };
+  install_replacements(model, make);
   return use;
 }
 

@@ -63,6 +63,15 @@ struct SparseUse {
 // Linears dense); layers without packed weights get none. Replaces what was installed before. Throws
 // ShapeError when a packed weight's shape differs from the model's; names the model lacks are ignored.
 SparseUse use_packed_weights(Bert& model, const PackedWeights& packed, const SparseOptions& options = {});
+// Sparse training (ops/sparse_train.h): gives every encoder layer a replacement that runs each Linear
+// whose mask in `masks` (names as named_parameters() spells them, "bert." optional) keeps less than
+// ops::sparse_train_crossover_density (every masked Linear when !respect_crossover) through
+// ops::masked_sparse_linear, in training and in evaluation; its other Linears run dense. The weights
+// outside a mask are taken as 0 (apply the mask first, as the trainer does). Replaces what was
+// installed before; ShapeError when a mask's shape differs from its weight's. CPU only: on another
+// device the replacements decline and the layers run dense.
+SparseUse use_sparse_training(Bert& model, const std::map<std::string, at::Tensor>& masks,
+                              const SparseOptions& options = {});
 // Removes every replacement: the model runs dense again.
 void clear_packed_weights(Bert& model);
 

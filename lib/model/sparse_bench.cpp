@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 
 #include <torch/torch.h>
 
@@ -85,14 +86,101 @@ uint64_t peak_rss_bytes() {
   return 0;
 }
 
+// The encoder's Linear weights as float32.
+uint64_t dense_encoder_linear_bytes(Bert& bert) {
+  const auto params = bert->named_parameters();
+  uint64_t bytes = 0;
+  for (const auto& n : linear_weight_names(bert)) {
+    if (n.rfind("bert.encoder.", 0) == 0) bytes += static_cast<uint64_t>(params[n].numel()) * sizeof(float);
+  }
+  return bytes;
+}
+
+// Training: the dense variant (the masked dense path costs what the dense one does), then one per
+// mask with its sparse-training replacements installed and snapshotted. Weight bytes as training
+// holds them: dense parameters either way.
+std::vector<Variant> build_training_variants(Bert& bert, std::vector<BertLayer>& layers,
+                                             const std::vector<BenchMask>& masks, const SparseBenchConfig& cfg) {
+  std::vector<Variant> variants(1);
+  variants[0].layers.resize(layers.size());
+  variants[0].dense_matrices = static_cast<int64_t>(layers.size()) * 6;
+  variants[0].weight_bytes = dense_encoder_linear_bytes(bert);
+  SparseOptions options;
+  options.respect_crossover = !cfg.pack_all;
+  for (const BenchMask& mask : masks) {
+    Variant v;
+    v.sparsity = mask.sparsity;
+    v.sparse = true;
+    const SparseUse use = use_sparse_training(bert, mask.tensors, options);
+    v.sparse_matrices = use.sparse;
+    v.dense_matrices = use.dense;
+    v.weight_bytes = variants[0].weight_bytes;
+    for (auto& l : layers) v.layers.push_back(snapshot(l));
+    variants.push_back(std::move(v));
+  }
+  clear_packed_weights(bert);
+  return variants;
+}
+
+// Forward and backward of every encoder Linear (as run_linears feeds them) against fixed output
+// gradients, or of the whole encoder; each round runs every variant once.
+void time_training(Bert& bert, std::vector<BertLayer>& layers, std::vector<Variant>& variants,
+                   const SparseBenchConfig& cfg) {
+  const int64_t tokens = cfg.batch * cfg.seq_len;
+  const auto& c = bert->config();
+  torch::manual_seed(1);
+  const at::Tensor ids = torch::randint(c.vocab_size, {cfg.batch, cfg.seq_len}, torch::kLong);
+  const at::Tensor types = torch::zeros({cfg.batch, cfg.seq_len}, torch::kLong);
+  const at::Tensor attention = torch::ones({cfg.batch, cfg.seq_len}, torch::kLong);
+  const at::Tensor x_h = torch::randn({tokens, c.hidden_size}).requires_grad_(true);
+  const at::Tensor x_i = torch::randn({tokens, c.intermediate_size}).requires_grad_(true);
+  const at::Tensor g_h = torch::randn({cfg.batch, cfg.seq_len, c.hidden_size});
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto linears_step = [&] {
+    at::Tensor loss = torch::zeros({});
+    auto add = [&](const std::vector<at::Tensor>& ys) {
+      for (const auto& y : ys) loss = loss + y.sum();
+    };
+    for (auto& l : layers) {
+      auto& self = l->attention->self;
+      std::vector<at::Tensor> qkv = self->qkv_replacement ? self->qkv_replacement->forward(x_h) : std::vector<at::Tensor>{};
+      add(qkv.empty() ? std::vector<at::Tensor>{self->query(x_h), self->key(x_h), self->value(x_h)} : qkv);
+      auto one = [&](const std::shared_ptr<const LinearReplacement>& r, torch::nn::Linear& lin, const at::Tensor& x) {
+        std::vector<at::Tensor> y = r ? r->forward(x) : std::vector<at::Tensor>{};
+        add(y.empty() ? std::vector<at::Tensor>{lin(x)} : y);
+      };
+      one(l->attention->output->dense_replacement, l->attention->output->dense, x_h);
+      one(l->intermediate->dense_replacement, l->intermediate->dense, x_h);
+      one(l->output->dense_replacement, l->output->dense, x_i);
+    }
+    loss.backward();
+  };
+  auto encoder_step = [&] {
+    const at::Tensor h = bert->bert->encode(bert->bert->embed(ids, types), attention).last_hidden_state;
+    (h * g_h).sum().backward();
+  };
+  auto time_all = [&](const std::function<void()>& step, bool linear) {
+    for (int round = 0; round < cfg.warmup + cfg.reps; ++round) {
+      for (auto& v : variants) {
+        install(layers, v);
+        bert->zero_grad();
+        const auto t0 = Clock::now();
+        step();
+        if (round >= cfg.warmup) (linear ? v.linear_s : v.encoder_s).push_back(seconds(t0, Clock::now()));
+      }
+      log::debug("bench", "training round {} done", round);
+    }
+  };
+  time_all(linears_step, true);
+  if (!cfg.linear_only) time_all(encoder_step, false);
+  clear_packed_weights(bert);
+}
+
 // The dense variant first, then one per mask with its packed weights installed and snapshotted.
 std::vector<Variant> build_variants(Bert& bert, std::vector<BertLayer>& layers, const std::vector<BenchMask>& masks,
                                     const SparseBenchConfig& cfg) {
-  const auto params = bert->named_parameters();
-  uint64_t encoder_linear_bytes = 0;
-  for (const auto& n : linear_weight_names(bert)) {
-    if (n.rfind("bert.encoder.", 0) == 0) encoder_linear_bytes += static_cast<uint64_t>(params[n].numel()) * 4;
-  }
+  const uint64_t encoder_linear_bytes = dense_encoder_linear_bytes(bert);
   std::vector<Variant> variants;
   Variant dense;
   dense.layers.resize(layers.size());
@@ -213,13 +301,20 @@ Bert bench_model(const std::string& name, std::string* label) {
 
 nlohmann::json bench_sparse(Bert& bert, const std::string& label, const std::vector<BenchMask>& masks,
                             const SparseBenchConfig& cfg) {
-  torch::NoGradGuard no_grad;
+  const c10::AutoGradMode grad_mode(cfg.train);  // gradients only for training steps
   auto layers = layers_of(bert);
-  std::vector<Variant> variants = build_variants(bert, layers, masks, cfg);
-  log::info("bench", "{}: {} variants, batch {} x seq {}, {} threads, kernel {}; {} warm-up + {} timed rounds",
-            label, variants.size(), cfg.batch, cfg.seq_len, at::get_num_threads(), ops::isa_name(ops::selected_isa()),
-            cfg.warmup, cfg.reps);
-  time_variants(bert, layers, variants, cfg);
+  std::vector<Variant> variants =
+      cfg.train ? build_training_variants(bert, layers, masks, cfg) : build_variants(bert, layers, masks, cfg);
+  log::info("bench", "{}: {} {} variants, batch {} x seq {}, {} threads, kernel {}; {} warm-up + {} timed rounds",
+            label, variants.size(), cfg.train ? "training" : "inference", cfg.batch, cfg.seq_len,
+            at::get_num_threads(), ops::isa_name(ops::selected_isa()), cfg.warmup, cfg.reps);
+  if (cfg.train) {
+    bert->train();
+    time_training(bert, layers, variants, cfg);
+    bert->eval();
+  } else {
+    time_variants(bert, layers, variants, cfg);
+  }
   const auto& c = bert->config();
   nlohmann::json result = {{"model", label},
                            {"layers", c.num_hidden_layers},
@@ -230,7 +325,8 @@ nlohmann::json bench_sparse(Bert& bert, const std::string& label, const std::vec
                            {"isa", ops::isa_name(ops::selected_isa())},
                            {"warmup", cfg.warmup},
                            {"reps", cfg.reps},
-                           {"interleaved", true}};
+                           {"interleaved", true},
+                           {"mode", cfg.train ? "train" : "inference"}};
   if (cfg.linear_only) {
     result["rows"] = rows_json(variants, cfg, false);
   } else {
@@ -249,8 +345,15 @@ std::string render_sparse_bench(const nlohmann::json& result, bool linear_only) 
                                 result["threads"].get<int>(), result["isa"].get<std::string>());
   out += fmt::format("medians of {} interleaved rounds after {} warm-up; speedup = dense time / variant time\n",
                      result["reps"].get<int>(), result["warmup"].get<int>());
-  if (!linear_only) out += render_table("encoder (embeddings + all layers)", result["rows"]);
-  out += render_table("Linear layers only (Q, K, V, attention output, intermediate, output of every layer)",
+  const bool train = result.value("mode", "inference") == "train";
+  if (train) out += "training: one forward + backward per batch (fp32; the optimizer step is not timed)\n";
+  if (!linear_only) {
+    out += render_table(train ? "encoder training step (embeddings + all layers, forward + backward)"
+                              : "encoder (embeddings + all layers)",
+                        result["rows"]);
+  }
+  out += render_table(train ? "Linear layers only, forward + backward (input and weight gradients)"
+                            : "Linear layers only (Q, K, V, attention output, intermediate, output of every layer)",
                       linear_only ? result["rows"] : result["linear_rows"]);
   out += fmt::format("\npeak RSS (VmHWM): {:.1f} MiB\n",
                      static_cast<double>(result["peak_rss_bytes"].get<uint64_t>()) / (1024.0 * 1024.0));

@@ -22,6 +22,9 @@ struct SparseBenchConfig {
   int reps = 5;    // timed rounds
   bool linear_only = false;  // time only the Linear layers, not the whole encoder
   bool pack_all = false;     // run every weight sparse, even above the measured crossover density
+  // Time training steps (forward + backward, fp32) instead of inference: the dense masked path
+  // against sparse training (ops/sparse_train.h) under each mask.
+  bool train = false;
 };
 
 // One sparse variant: a mask (parameter name -> 0/1 tensor) and its sparsity over the prunable weights.
@@ -35,7 +38,9 @@ struct BenchMask {
 Bert bench_model(const std::string& name, std::string* label);
 
 // Times the dense model and one variant per mask; returns the JSON `lth bench --json` prints (rows,
-// and linear_rows unless linear_only; peak_rss_bytes). The model runs dense again afterwards.
+// and linear_rows unless linear_only; peak_rss_bytes; "mode": "inference" or "train"). With
+// config.train a timed unit is one training step's forward and backward (the optimizer, the same
+// dense update on both paths, is left out). The model runs dense again afterwards.
 nlohmann::json bench_sparse(Bert& model, const std::string& label, const std::vector<BenchMask>& masks,
                             const SparseBenchConfig& config);
 

@@ -5,6 +5,7 @@
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include "ops/sddmm_tiled.h"
 #include "ops/spmm_tiled.h"
 
 namespace lth::ops::detail {
@@ -21,6 +22,11 @@ struct Avx2 {
   static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  static float hsum(Reg v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+  }
 
   // dst[i][k] = src[k][i] (+ bias[k]) for an 8x8 block.
   static void transpose(const float* src, int64_t ss, float* dst, int64_t ds, const float* bias) {
@@ -48,6 +54,7 @@ struct Avx2 {
 }  // namespace
 
 void spmm_avx2(const SpmmArgs& a) { spmm_tiled<Avx2>(a); }
+void sddmm_avx2(const SddmmArgs& s) { sddmm_tiled<Avx2>(s); }
 bool avx2_compiled() { return true; }
 
 }  // namespace lth::ops::detail
@@ -56,6 +63,7 @@ bool avx2_compiled() { return true; }
 
 namespace lth::ops::detail {
 void spmm_avx2(const SpmmArgs& a) { spmm_portable(a); }
+void sddmm_avx2(const SddmmArgs& s) { sddmm_portable(s); }
 bool avx2_compiled() { return false; }
 }  // namespace lth::ops::detail
 

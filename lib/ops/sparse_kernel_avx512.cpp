@@ -5,6 +5,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "ops/sddmm_tiled.h"
 #include "ops/spmm_tiled.h"
 
 // GCC 12's avx512fintrin.h implements unpack/shuffle through _mm512_undefined_ps(), which -Wuninitialized
@@ -27,6 +28,7 @@ struct Avx512 {
   static void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static float hsum(Reg v) { return _mm512_reduce_add_ps(v); }
 
   // dst[i][k] = src[k][i] (+ bias[k]) for a 16x16 block.
   static void transpose(const float* src, int64_t ss, float* dst, int64_t ds, const float* bias) {
@@ -61,6 +63,7 @@ struct Avx512 {
 }  // namespace
 
 void spmm_avx512(const SpmmArgs& a) { spmm_tiled<Avx512>(a); }
+void sddmm_avx512(const SddmmArgs& s) { sddmm_tiled<Avx512>(s); }
 bool avx512_compiled() { return true; }
 
 }  // namespace lth::ops::detail
@@ -69,6 +72,7 @@ bool avx512_compiled() { return true; }
 
 namespace lth::ops::detail {
 void spmm_avx512(const SpmmArgs& a) { spmm_portable(a); }
+void sddmm_avx512(const SddmmArgs& s) { sddmm_portable(s); }
 bool avx512_compiled() { return false; }
 }  // namespace lth::ops::detail
 

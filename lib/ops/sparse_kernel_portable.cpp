@@ -5,6 +5,7 @@
 #include <new>
 
 #include "ops/sparse_kernels.h"
+#include "ops/sddmm_tiled.h"
 #include "ops/spmm_tiled.h"
 
 namespace lth::ops::detail {
@@ -42,6 +43,11 @@ struct Portable {
     Reg r;
     for (int i = 0; i < 8; ++i) r.v[i] = a.v[i] + b.v[i];
     return r;
+  }
+  static float hsum(const Reg& r) {
+    float s = 0.0f;
+    for (float f : r.v) s += f;
+    return s;
   }
   static void transpose(const float* src, int64_t ss, float* dst, int64_t ds, const float* bias) {
     for (int i = 0; i < 8; ++i) {
@@ -89,5 +95,20 @@ void spmm_reference(const SpmmArgs& a) {
 }
 
 void spmm_portable(const SpmmArgs& a) { spmm_tiled<Portable>(a); }
+
+void sddmm_reference(const SddmmArgs& s) {
+  const CsrView& p = s.pattern;
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int32_t k = p.row_ptr[r]; k < p.row_ptr[r + 1]; ++k) {
+      const float* a = s.a + r * s.stride;
+      const float* b = s.b + static_cast<int64_t>(p.col_idx[k]) * s.stride;
+      float acc = 0.0f;
+      for (int64_t t = 0; t < s.tokens; ++t) acc += a[t] * b[t];
+      s.out[k] = acc;
+    }
+  }
+}
+
+void sddmm_portable(const SddmmArgs& s) { sddmm_tiled<Portable>(s); }
 
 }  // namespace lth::ops::detail

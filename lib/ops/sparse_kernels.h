@@ -25,10 +25,30 @@ struct SpmmArgs {
   int threads = 1;
 };
 
+// out[k] = sum_t a[row(k)][t] * b[col(k)][t] for every kept position k of a CSR pattern (its values are
+// not read): the sampled dense-dense product that gives a masked Linear's weight gradient
+// dW = dY^T X at the kept weights only. a [pattern rows][stride], b [pattern cols][stride], tokens
+// contiguous; stride >= tokens is a multiple of 128 and entries past `tokens` are zero.
+struct SddmmArgs {
+  CsrView pattern;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  int64_t tokens = 0;
+  int64_t stride = 0;
+  float* out = nullptr;  // [nnz]
+  int threads = 1;
+};
+// Token padding sddmm_* need: stride = round_up(tokens, kSddmmChunk).
+inline constexpr int64_t kSddmmChunk = 128;
+
 void spmm_reference(const SpmmArgs& a);
 void spmm_portable(const SpmmArgs& a);
 void spmm_avx2(const SpmmArgs& a);    // only call when isa_supported(kAvx2)
 void spmm_avx512(const SpmmArgs& a);  // only call when isa_supported(kAvx512)
+void sddmm_reference(const SddmmArgs& s);
+void sddmm_portable(const SddmmArgs& s);
+void sddmm_avx2(const SddmmArgs& s);    // only call when isa_supported(kAvx2)
+void sddmm_avx512(const SddmmArgs& s);  // only call when isa_supported(kAvx512)
 // True when the build compiled that ISA's translation unit with its intrinsics (x86-64 + GCC/Clang).
 bool avx2_compiled();
 bool avx512_compiled();

@@ -50,21 +50,8 @@ std::vector<Mask> make_masks(const SparseBenchRun& cfg, const NamedTensors& weig
   return out;
 }
 
-}  // namespace
-
-nlohmann::json run_sparse_bench(const SparseBenchRun& run) {
-  const auto& cfg = run.bench;
-  LTH_CHECK(cfg.batch > 0 && cfg.seq_len > 0 && cfg.reps > 0 && cfg.warmup >= 0, UsageError,
-            "--batch, --seq-len and --reps must be positive, --warmup non-negative");
-  std::string label;
-  model::Bert bert = model::bench_model(run.model, &label);
-  LTH_CHECK(cfg.seq_len <= bert->config().max_position_embeddings, UsageError,
-            "--seq-len {} exceeds the model's max_position_embeddings {}", cfg.seq_len,
-            bert->config().max_position_embeddings);
-  bert->eval();
-  model::clear_packed_weights(bert);  // a sparse checkpoint's own packing is not a variant here
-  torch::NoGradGuard no_grad;
-
+// The masks to time, with their sparsities over the prunable set.
+std::vector<model::BenchMask> bench_masks(const SparseBenchRun& run, model::Bert& bert) {
   std::vector<std::string> all_names;
   std::vector<int64_t> dims;
   NamedTensors params;
@@ -79,6 +66,27 @@ nlohmann::json run_sparse_bench(const SparseBenchRun& run) {
   log::info("bench", "building masks over {} prunable matrices", names.size());
   std::vector<model::BenchMask> masks;
   for (const Mask& mask : make_masks(run, weights, names)) masks.push_back({mask.sparsity(), mask.tensors});
+  return masks;
+}
+
+}  // namespace
+
+nlohmann::json run_sparse_bench(const SparseBenchRun& run) {
+  const auto& cfg = run.bench;
+  LTH_CHECK(cfg.batch > 0 && cfg.seq_len > 0 && cfg.reps > 0 && cfg.warmup >= 0, UsageError,
+            "--batch, --seq-len and --reps must be positive, --warmup non-negative");
+  std::string label;
+  model::Bert bert = model::bench_model(run.model, &label);
+  LTH_CHECK(cfg.seq_len <= bert->config().max_position_embeddings, UsageError,
+            "--seq-len {} exceeds the model's max_position_embeddings {}", cfg.seq_len,
+            bert->config().max_position_embeddings);
+  bert->eval();
+  model::clear_packed_weights(bert);  // a sparse checkpoint's own packing is not a variant here
+  std::vector<model::BenchMask> masks;
+  {
+    torch::NoGradGuard no_grad;  // building masks; bench_sparse sets its own grad mode
+    masks = bench_masks(run, bert);
+  }
   return model::bench_sparse(bert, label, masks, cfg);
 }
 

@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "model/sparse.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
@@ -397,6 +398,31 @@ TrainResult finished_result(const nlohmann::json& saved, const std::string& path
   return result;
 }
 
+// Installs sparse training for a masked run (TrainConfig::sparse_training) and removes it when the
+// training ends, however it ends.
+class SparseTrainingScope {
+ public:
+  SparseTrainingScope(model::Bert& model, const prune::Mask* masks, const TrainConfig& cfg) : model_(model) {
+    if (masks == nullptr || cfg.sparse_training == "off" || !torch::Device(cfg.device).is_cpu()) return;
+    LTH_CHECK(cfg.sparse_training == "auto" || cfg.sparse_training == "on", UsageError,
+              "--sparse-training must be auto, on or off, got '{}'", cfg.sparse_training);
+    model::SparseOptions options;
+    options.respect_crossover = cfg.sparse_training == "auto";
+    const model::SparseUse use = model::use_sparse_training(model, masks->tensors, options);
+    installed_ = true;
+    log::info("train", "sparse training: {} of {} encoder Linear weights run sparse", use.sparse, use.sparse + use.dense);
+  }
+  ~SparseTrainingScope() {
+    if (installed_) model::clear_packed_weights(model_);
+  }
+  SparseTrainingScope(const SparseTrainingScope&) = delete;
+  SparseTrainingScope& operator=(const SparseTrainingScope&) = delete;
+
+ private:
+  model::Bert& model_;
+  bool installed_ = false;
+};
+
 std::optional<nlohmann::json> read_finished(const std::string& run_dir, Dist* dist) {
   return finished_run(RunWriter(run_dir, dist == nullptr || dist->is_main()), dist);
 }
@@ -419,6 +445,7 @@ TrainResult train(Trainee& trainee, const std::vector<Feature>& data, LabelKind 
   writer.create();
   trainee.module().to(torch::Device(cfg.device));
   if (hooks.masks) hooks.masks->apply(trainee.bert());
+  const SparseTrainingScope sparse(trainee.bert(), hooks.masks, cfg);
   const Schedule schedule = make_schedule(cfg, static_cast<int64_t>(data.size()), world);
   Loop loop(trainee, data, kind, pad_id, cfg, hooks, writer, tokenizer_dir, schedule);
   loop.resume();

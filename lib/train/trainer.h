@@ -51,6 +51,10 @@ struct TrainConfig {
   // update, without reading and writing all 30522 rows every step. On one CPU process only, and not
   // for a tied MLM decoder or a mask over the embeddings; false: the dense update (for comparisons).
   bool lazy_embedding_rows = true;
+  // Sparse training of a masked run on the CPU (ops/sparse_train.h): "auto" runs each masked encoder
+  // Linear sparse whose density is below the measured training crossover, "on" every masked one,
+  // "off" none (the dense masked path). The results agree within fp32 rounding.
+  std::string sparse_training = "auto";
   // Keep checkpoint/ when done, holding the final weights and generator states (no optimizer
   // moments), for a run that continues from them after a restart (train::load_final_state; lth
   // mux's task phase after its warm-up).

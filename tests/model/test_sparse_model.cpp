@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "model/load.h"
 #include "model/sparse.h"
+#include "model/sparse_bench.h"
 #include "ops/isa.h"
 #include "tests/tensor_testing.h"
 #include "tests/testing.h"
@@ -127,6 +128,91 @@ TEST_SUITE("model") {
     }
     EXPECT_CLOSE(run(bert, in).last_hidden_state, dense.last_hidden_state, 1e-5, 1e-4, "stale packed weights");
     lth::model::clear_packed_weights(bert);
+  }
+
+  TEST_CASE("sparse training: loss and every gradient of the whole BERT equal the dense masked model's") {
+    auto bert = masked_fixture();
+    bert->train();  // dropout: the fixture's probabilities are 0.1; ops::dropout is seeded, so both runs match
+    torch::manual_seed(11);
+    std::map<std::string, at::Tensor> masks;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& item : bert->named_parameters()) {
+        if (item.key().rfind("bert.encoder.", 0) == 0 && item.value().dim() == 2) masks[item.key()] = item.value().ne(0);
+      }
+    }
+    const Inputs in = inputs_for(bert->config());
+    auto loss_and_grads = [&](const std::string& what) {
+      bert->zero_grad();
+      torch::manual_seed(12);
+      const auto out = bert->forward(in.ids, in.attention, in.types);
+      const at::Tensor loss = out.logits.pow(2).sum() + out.last_hidden_state.sum();
+      loss.backward();
+      std::map<std::string, at::Tensor> grads;
+      for (auto& item : bert->named_parameters()) {
+        INFO(what, " ", item.key());
+        REQUIRE(item.value().grad().defined());
+        grads[item.key()] = item.value().grad().clone();
+      }
+      return std::make_pair(loss.item<double>(), grads);
+    };
+    const auto dense = loss_and_grads("dense");
+    for (SparseIsa isa : {SparseIsa::kReference, SparseIsa::kPortable, SparseIsa::kAvx2, SparseIsa::kAvx512}) {
+      if (!lth::ops::isa_supported(isa)) continue;
+      CAPTURE(lth::ops::isa_name(isa));
+      lth::model::SparseOptions options;
+      options.isa = isa;
+      options.respect_crossover = false;
+      const auto use = lth::model::use_sparse_training(bert, masks, options);
+      CHECK(use.sparse == bert->config().num_hidden_layers * 6);
+      const auto sparse = loss_and_grads(lth::ops::isa_name(isa));
+      CHECK(sparse.first == doctest::Approx(dense.first).epsilon(1e-5));
+      for (const auto& entry : dense.second) {
+        // The dense path's weight gradient is masked afterwards (by the trainer); compare it masked.
+        const std::string& name = entry.first;
+        const auto m = masks.find(name);
+        const at::Tensor want = m == masks.end() ? entry.second : entry.second * m->second.to(torch::kFloat32);
+        EXPECT_CLOSE(sparse.second.at(name), want, 1e-5, 1e-4, std::string(lth::ops::isa_name(isa)) + " grad " + name);
+      }
+      for (const auto& entry : masks) {
+        CHECK(sparse.second.at(entry.first).masked_select(entry.second.logical_not()).ne(0).sum().item<int64_t>() == 0);
+      }
+    }
+    lth::model::clear_packed_weights(bert);
+    // A mask that does not fit its weight is refused before anything is installed.
+    masks.begin()->second = torch::ones({3, 3});
+    CHECK_THROWS_AS(lth::model::use_sparse_training(bert, masks), lth::ShapeError);
+  }
+
+  TEST_CASE("lth bench --train: dense and sparse training variants, and the model left as it was") {
+    auto bert = masked_fixture();
+    std::map<std::string, at::Tensor> masks;
+    std::map<std::string, at::Tensor> before;
+    for (auto& item : bert->named_parameters()) {
+      before[item.key()] = item.value().detach().clone();
+      if (item.key().rfind("bert.encoder.", 0) == 0 && item.value().dim() == 2) masks[item.key()] = item.value().ne(0);
+    }
+    lth::model::SparseBenchConfig cfg;
+    cfg.train = true;
+    cfg.batch = 2;
+    cfg.seq_len = 16;
+    cfg.warmup = 0;
+    cfg.reps = 1;
+    cfg.pack_all = true;
+    const auto result = lth::model::bench_sparse(bert, "fixture", {{0.9, masks}}, cfg);
+    CHECK(result["mode"] == "train");
+    REQUIRE(result["rows"].size() == 2);
+    REQUIRE(result["linear_rows"].size() == 2);
+    CHECK(result["rows"][0]["kernel"] == "dense");
+    CHECK(result["rows"][0]["speedup"].get<double>() == doctest::Approx(1.0));
+    CHECK(result["rows"][1]["kernel"] == "sparse");
+    CHECK(result["rows"][1]["sparse_matrices"].get<int64_t>() == bert->config().num_hidden_layers * 6);
+    CHECK(result["rows"][1]["ms_per_batch"].get<double>() > 0.0);
+    CHECK(lth::model::render_sparse_bench(result, false).find("forward + backward") != std::string::npos);
+    // No optimizer ran: the weights are unchanged, and no replacement stays installed.
+    for (auto& item : bert->named_parameters()) CHECK(torch::equal(item.value().detach(), before[item.key()]));
+    auto layer = std::dynamic_pointer_cast<lth::model::BertLayerImpl>(bert->bert->layers[0]);
+    CHECK_FALSE(layer->intermediate->dense_replacement);
   }
 
   TEST_CASE("sparse export round trip: lth's loader reads it back and runs it packed") {

@@ -1,0 +1,216 @@
+#include "ops/sparse_train.h"
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "ops/sparse_kernels.h"
+#include "ops/sparse_linear.h"
+
+namespace lth::ops {
+
+int64_t SparsePattern::nnz() const { return col_idx.defined() ? col_idx.numel() : 0; }
+
+double SparsePattern::density() const {
+  const double total = static_cast<double>(rows) * static_cast<double>(cols);
+  return total > 0 ? static_cast<double>(nnz()) / total : 0.0;
+}
+
+std::shared_ptr<const SparsePattern> sparse_pattern(const at::Tensor& mask) {
+  LTH_CHECK(mask.dim() == 2, ShapeError, "sparse pattern: mask must be 2-D [out, in], got {} dims", mask.dim());
+  const at::Tensor kept = mask.to(torch::kCPU).ne(0).contiguous();
+  const int64_t rows = kept.size(0), cols = kept.size(1);
+  const int64_t nnz = kept.sum().item<int64_t>();
+  LTH_CHECK(nnz <= INT32_MAX, ShapeError, "sparse pattern: {} kept weights exceed the int32 CSR limit", nnz);
+  auto p = std::make_shared<SparsePattern>();
+  p->rows = rows;
+  p->cols = cols;
+  const auto i32 = torch::TensorOptions().dtype(torch::kInt32);
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  p->row_ptr = torch::empty({rows + 1}, i32);
+  p->col_idx = torch::empty({nnz}, i32);
+  p->src = torch::empty({nnz}, i64);
+  p->t_row_ptr = torch::zeros({cols + 1}, i32);
+  p->t_col_idx = torch::empty({nnz}, i32);
+  p->t_src = torch::empty({nnz}, i64);
+  const bool* m = kept.data_ptr<bool>();
+  int32_t* rp = p->row_ptr.data_ptr<int32_t>();
+  int32_t* ci = p->col_idx.data_ptr<int32_t>();
+  int64_t* src = p->src.data_ptr<int64_t>();
+  int32_t* trp = p->t_row_ptr.data_ptr<int32_t>();
+  int32_t k = 0;
+  rp[0] = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      if (!m[r * cols + c]) continue;
+      ci[k] = static_cast<int32_t>(c);
+      src[k] = r * cols + c;
+      ++trp[c + 1];
+      ++k;
+    }
+    rp[r + 1] = k;
+  }
+  for (int64_t c = 0; c < cols; ++c) trp[c + 1] += trp[c];
+  // Transposed order: rows of W^T are W's columns; within one, W's rows ascend.
+  std::vector<int32_t> fill(trp, trp + cols);
+  int32_t* tci = p->t_col_idx.data_ptr<int32_t>();
+  int64_t* tsrc = p->t_src.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int32_t j = rp[r]; j < rp[r + 1]; ++j) {
+      const int32_t at = fill[static_cast<std::size_t>(ci[j])]++;
+      tci[at] = static_cast<int32_t>(r);
+      tsrc[at] = src[j];
+    }
+  }
+  return p;
+}
+
+namespace {
+
+detail::CsrView csr_view(const at::Tensor& row_ptr, const at::Tensor& col_idx, const float* values, int64_t rows,
+                         int64_t cols) {
+  detail::CsrView v;
+  v.rows = rows;
+  v.cols = cols;
+  v.row_ptr = row_ptr.data_ptr<int32_t>();
+  v.col_idx = col_idx.data_ptr<int32_t>();
+  v.values = values;
+  return v;
+}
+
+// values[k] = weight.flat[src[k]]: the live weight at the pattern's positions, in its order.
+at::Tensor gather(const at::Tensor& weight, const at::Tensor& src) {
+  const at::Tensor w = weight.detach().to(torch::kFloat32).contiguous();
+  at::Tensor out = torch::empty({src.numel()}, torch::kFloat32);
+  const float* wp = w.data_ptr<float>();
+  const int64_t* s = src.data_ptr<int64_t>();
+  float* o = out.data_ptr<float>();
+  const int64_t n = src.numel();
+  for (int64_t k = 0; k < n; ++k) o[k] = wp[s[k]];
+  return out;
+}
+
+void spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y) {
+  detail::SpmmArgs a;
+  a.w = w;
+  a.x = x.data_ptr<float>();
+  a.tokens = x.size(0);
+  a.y = y;
+  a.threads = at::get_num_threads();
+  switch (isa) {
+    case SparseIsa::kReference: detail::spmm_reference(a); break;
+    case SparseIsa::kPortable: detail::spmm_portable(a); break;
+    case SparseIsa::kAvx2: detail::spmm_avx2(a); break;
+    case SparseIsa::kAvx512: detail::spmm_avx512(a); break;
+  }
+}
+
+// t [tokens, n] -> [n, stride] with tokens contiguous, zero past `tokens`.
+at::Tensor transposed_panel(const at::Tensor& t, int64_t stride) {
+  at::Tensor out = torch::zeros({t.size(1), stride}, torch::kFloat32);
+  out.narrow(1, 0, t.size(0)).copy_(t.t());
+  return out;
+}
+
+// The pattern travels as tensor arguments (saved with the activations); `isa` as an integer; a
+// missing bias as an empty tensor.
+struct MaskedSparseLinear : torch::autograd::Function<MaskedSparseLinear> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& row_ptr, const at::Tensor& col_idx,
+                            const at::Tensor& src, const at::Tensor& t_row_ptr, const at::Tensor& t_col_idx,
+                            const at::Tensor& t_src, int64_t isa) {
+    const int64_t out = weight.size(0), in = weight.size(1);
+    const at::Tensor x2 = x.reshape({-1, in}).to(torch::kFloat32).contiguous();
+    const at::Tensor values = gather(weight, src);
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = out;
+    at::Tensor y = torch::empty({x2.size(0), out}, torch::kFloat32);
+    spmm(static_cast<SparseIsa>(isa), csr_view(row_ptr, col_idx, values.data_ptr<float>(), out, in), x2,
+         y.data_ptr<float>());
+    const bool has_bias = bias.numel() > 0;
+    if (has_bias) y.add_(bias.detach().to(torch::kFloat32));
+    ctx->save_for_backward({x2, weight, row_ptr, col_idx, src, t_row_ptr, t_col_idx, t_src});
+    ctx->saved_data["isa"] = isa;
+    ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
+    ctx->saved_data["has_bias"] = has_bias;
+    return y.view(shape);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x2 = saved[0];
+    const at::Tensor& weight = saved[1];
+    const auto isa = static_cast<SparseIsa>(ctx->saved_data["isa"].toInt());
+    const auto x_dtype = static_cast<c10::ScalarType>(ctx->saved_data["x_dtype"].toInt());
+    const int64_t out = weight.size(0), in = weight.size(1), tokens = x2.size(0);
+    const at::Tensor dy = grads[0].reshape({tokens, out}).to(torch::kFloat32).contiguous();
+    torch::autograd::variable_list result(10);
+    if (ctx->needs_input_grad(0)) {
+      const at::Tensor t_values = gather(weight, saved[7]);
+      at::Tensor dx = torch::empty({tokens, in}, torch::kFloat32);
+      spmm(isa, csr_view(saved[5], saved[6], t_values.data_ptr<float>(), in, out), dy, dx.data_ptr<float>());
+      std::vector<int64_t> shape(grads[0].sizes().begin(), grads[0].sizes().end());
+      shape.back() = in;
+      result[0] = dx.view(shape).to(x_dtype);
+    }
+    if (ctx->needs_input_grad(1)) {
+      const int64_t stride = (tokens + detail::kSddmmChunk - 1) / detail::kSddmmChunk * detail::kSddmmChunk;
+      const at::Tensor dy_t = transposed_panel(dy, stride);
+      const at::Tensor x_t = transposed_panel(x2, stride);
+      const at::Tensor& src = saved[4];
+      at::Tensor values = torch::empty({src.numel()}, torch::kFloat32);
+      detail::SddmmArgs s;
+      s.pattern = csr_view(saved[2], saved[3], nullptr, out, in);
+      s.a = dy_t.data_ptr<float>();
+      s.b = x_t.data_ptr<float>();
+      s.tokens = tokens;
+      s.stride = stride;
+      s.out = values.data_ptr<float>();
+      s.threads = at::get_num_threads();
+      switch (isa) {
+        case SparseIsa::kReference: detail::sddmm_reference(s); break;
+        case SparseIsa::kPortable: detail::sddmm_portable(s); break;
+        case SparseIsa::kAvx2: detail::sddmm_avx2(s); break;
+        case SparseIsa::kAvx512: detail::sddmm_avx512(s); break;
+      }
+      at::Tensor dw = torch::zeros({out, in}, torch::kFloat32);
+      float* d = dw.data_ptr<float>();
+      const int64_t* sp = src.data_ptr<int64_t>();
+      const float* v = values.data_ptr<float>();
+      for (int64_t k = 0; k < src.numel(); ++k) d[sp[k]] = v[k];
+      result[1] = dw.to(weight.scalar_type());
+    }
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) result[2] = dy.sum(0);
+    return result;
+  }
+};
+
+}  // namespace
+
+at::Tensor masked_sparse_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const SparsePattern& pattern, SparseIsa isa) {
+  LTH_CHECK(weight.dim() == 2 && weight.size(0) == pattern.rows && weight.size(1) == pattern.cols, ShapeError,
+            "masked_sparse_linear: weight is not [{}, {}] like its pattern", pattern.rows, pattern.cols);
+  LTH_CHECK(x.dim() >= 1 && x.size(-1) == pattern.cols, ShapeError,
+            "masked_sparse_linear: input's last size {} is not in_features = {}", x.dim() >= 1 ? x.size(-1) : 0,
+            pattern.cols);
+  LTH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == pattern.rows), ShapeError,
+            "masked_sparse_linear: bias must be [{}]", pattern.rows);
+  LTH_CHECK(x.device().is_cpu() && weight.device().is_cpu() && at::isFloatingType(x.scalar_type()), ShapeError,
+            "masked_sparse_linear: input and weight must be floating tensors on the CPU");
+  LTH_CHECK(isa_supported(isa), ConfigError, "sparse kernel path '{}' is not supported on this CPU/build", isa_name(isa));
+  // No bias travels as an empty tensor: LibTorch 1.13's Function::apply cannot take an undefined one.
+  const at::Tensor b = bias.defined() ? bias : torch::empty({0}, weight.options());
+  return MaskedSparseLinear::apply(x, weight, b, pattern.row_ptr, pattern.col_idx, pattern.src, pattern.t_row_ptr,
+                                   pattern.t_col_idx, pattern.t_src, static_cast<int64_t>(isa));
+}
+
+// Measured with `lth bench --train` (see docs/BENCHMARKS.md, "Sparse training"); until a shape is
+// measured, the inference crossovers of sparse_linear.cpp stand in.
+double sparse_train_crossover_density(SparseIsa isa, int64_t in, int64_t out) {
+  return sparse_crossover_density(isa, in, out);
+}
+
+}  // namespace lth::ops
