@@ -7,11 +7,11 @@
 #include "cli/commands.h"
 #include "cli/option_table.h"
 #include "cli/options.h"
-#include "core/run_identity.h"
 #include "cli/train_options.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/run_identity.h"
 #include "core/step.h"
 #include "model/load.h"
 #include "lottery/lottery.h"
@@ -71,11 +71,9 @@ std::shared_ptr<const OptionTable<ImpOptions>> imp_table() {
 // Keys that do not change what a run computes are left out of its identity.
 nlohmann::json non_default(const nlohmann::json& resolved, const nlohmann::json& defaults) {
   // prune_new_params: run_lottery hashes what it changes (lib/lottery/lottery.cpp), only where it changes it.
-  static const std::set<std::string> kIgnored = {"out",        "threads",     "device",          "save_every",
-                                                 "eval_every", "save_models", "prune_new_params"};
   nlohmann::json out = nlohmann::json::object();
   for (auto it = resolved.begin(); it != resolved.end(); ++it) {
-    if (kIgnored.count(it.key())) continue;
+    if (non_identity_keys().count(it.key()) || it.key() == "prune_new_params") continue;
     auto d = defaults.find(it.key());
     if (d == defaults.end() || *d != it.value()) out[it.key()] = it.value();
   }

@@ -55,8 +55,9 @@ nlohmann::json read_run_file(const fs::path& dir) {
 }  // namespace
 
 const std::set<std::string>& non_identity_keys() {
-  static const std::set<std::string> kKeys = {"out", "threads", "device", "save_every", "eval_every", "save_models",
-                                              "hash", "hashed"};
+  // sparse_training: like threads, it changes rounding, not what is computed (ops/sparse_train.h).
+  static const std::set<std::string> kKeys = {"out",         "threads", "device", "save_every",     "eval_every",
+                                              "save_models", "hash",    "hashed", "sparse_training"};
   return kKeys;
 }
 

@@ -9,9 +9,11 @@
 #include "ops/spmm_tiled.h"
 
 // GCC 12's avx512fintrin.h implements unpack/shuffle through _mm512_undefined_ps(), which -Wuninitialized
-// flags once inlined (GCC bug 105593, fixed in GCC 13). The values are fully defined; silence only that.
+// flags once inlined (GCC bug 105593, fixed in GCC 13; _mm512_reduce_add_ps the same as "maybe"). The values
+// are fully defined; silence only those.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace lth::ops::detail {

@@ -98,17 +98,37 @@ void spmm_portable(const SpmmArgs& a) { spmm_tiled<Portable>(a); }
 
 void sddmm_reference(const SddmmArgs& s) {
   const CsrView& p = s.pattern;
+  constexpr int64_t B = kSddmmChunk;
   for (int64_t r = 0; r < p.rows; ++r) {
     for (int32_t k = p.row_ptr[r]; k < p.row_ptr[r + 1]; ++k) {
-      const float* a = s.a + r * s.stride;
-      const float* b = s.b + static_cast<int64_t>(p.col_idx[k]) * s.stride;
       float acc = 0.0f;
-      for (int64_t t = 0; t < s.tokens; ++t) acc += a[t] * b[t];
+      for (int64_t t = 0; t < s.tokens; ++t) {
+        const int64_t blk = t / B, j = t % B;
+        acc += s.a[(blk * p.rows + r) * B + j] * s.b[(blk * p.cols + p.col_idx[k]) * B + j];
+      }
       s.out[k] = acc;
     }
   }
 }
 
 void sddmm_portable(const SddmmArgs& s) { sddmm_tiled<Portable>(s); }
+
+void spmm(SparseIsa isa, const SpmmArgs& a) {
+  switch (isa) {
+    case SparseIsa::kReference: spmm_reference(a); return;
+    case SparseIsa::kPortable: spmm_portable(a); return;
+    case SparseIsa::kAvx2: spmm_avx2(a); return;
+    case SparseIsa::kAvx512: spmm_avx512(a); return;
+  }
+}
+
+void sddmm(SparseIsa isa, const SddmmArgs& s) {
+  switch (isa) {
+    case SparseIsa::kReference: sddmm_reference(s); return;
+    case SparseIsa::kPortable: sddmm_portable(s); return;
+    case SparseIsa::kAvx2: sddmm_avx2(s); return;
+    case SparseIsa::kAvx512: sddmm_avx512(s); return;
+  }
+}
 
 }  // namespace lth::ops::detail

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ops/isa.h"
+
 namespace lth::ops::detail {
 
 // A CSR matrix W [rows = out, cols = in]: row r holds col_idx/values[row_ptr[r] .. row_ptr[r+1]).
@@ -27,18 +29,18 @@ struct SpmmArgs {
 
 // out[k] = sum_t a[row(k)][t] * b[col(k)][t] for every kept position k of a CSR pattern (its values are
 // not read): the sampled dense-dense product that gives a masked Linear's weight gradient
-// dW = dY^T X at the kept weights only. a [pattern rows][stride], b [pattern cols][stride], tokens
-// contiguous; stride >= tokens is a multiple of 128 and entries past `tokens` are zero.
+// dW = dY^T X at the kept weights only. Both operands come in token blocks: a is
+// [blocks][pattern rows][kSddmmChunk], b [blocks][pattern cols][kSddmmChunk], block t holding tokens
+// t*kSddmmChunk .. +kSddmmChunk of each row contiguously (zero past `tokens`), so one block of b
+// is a contiguous slab that stays in cache while every row of a visits it.
 struct SddmmArgs {
   CsrView pattern;
   const float* a = nullptr;
   const float* b = nullptr;
   int64_t tokens = 0;
-  int64_t stride = 0;
   float* out = nullptr;  // [nnz]
   int threads = 1;
 };
-// Token padding sddmm_* need: stride = round_up(tokens, kSddmmChunk).
 inline constexpr int64_t kSddmmChunk = 128;
 
 void spmm_reference(const SpmmArgs& a);
@@ -49,6 +51,9 @@ void sddmm_reference(const SddmmArgs& s);
 void sddmm_portable(const SddmmArgs& s);
 void sddmm_avx2(const SddmmArgs& s);    // only call when isa_supported(kAvx2)
 void sddmm_avx512(const SddmmArgs& s);  // only call when isa_supported(kAvx512)
+// The kernel of path `isa` (the caller has checked isa_supported).
+void spmm(SparseIsa isa, const SpmmArgs& a);
+void sddmm(SparseIsa isa, const SddmmArgs& s);
 // True when the build compiled that ISA's translation unit with its intrinsics (x86-64 + GCC/Clang).
 bool avx2_compiled();
 bool avx512_compiled();

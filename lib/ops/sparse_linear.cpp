@@ -93,12 +93,7 @@ void sparse_linear_raw(const PackedSparse& w, const float* x, int64_t tokens, co
   a.bias = bias;
   a.y = y;
   a.threads = threads > 0 ? threads : at::get_num_threads();
-  switch (isa) {
-    case SparseIsa::kReference: detail::spmm_reference(a); break;
-    case SparseIsa::kPortable: detail::spmm_portable(a); break;
-    case SparseIsa::kAvx2: detail::spmm_avx2(a); break;
-    case SparseIsa::kAvx512: detail::spmm_avx512(a); break;
-  }
+  detail::spmm(isa, a);
 }
 
 at::Tensor sparse_linear(const PackedSparse& w, const at::Tensor& x, const c10::optional<at::Tensor>& bias,

@@ -1,5 +1,6 @@
 #include "ops/sparse_train.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <torch/torch.h>
@@ -98,19 +99,64 @@ void spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y
   a.tokens = x.size(0);
   a.y = y;
   a.threads = at::get_num_threads();
-  switch (isa) {
-    case SparseIsa::kReference: detail::spmm_reference(a); break;
-    case SparseIsa::kPortable: detail::spmm_portable(a); break;
-    case SparseIsa::kAvx2: detail::spmm_avx2(a); break;
-    case SparseIsa::kAvx512: detail::spmm_avx512(a); break;
-  }
+  detail::spmm(isa, a);
 }
 
-// t [tokens, n] -> [n, stride] with tokens contiguous, zero past `tokens`.
-at::Tensor transposed_panel(const at::Tensor& t, int64_t stride) {
-  at::Tensor out = torch::zeros({t.size(1), stride}, torch::kFloat32);
-  out.narrow(1, 0, t.size(0)).copy_(t.t());
+// t [tokens, n] row-major -> token blocks [blocks][n][kSddmmChunk] (the SDDMM's operand layout),
+// zero past `tokens`. Jobs of one token block x 64 columns: the rows read stay in L1 across them.
+at::Tensor token_blocks(const at::Tensor& t) {
+  constexpr int64_t B = detail::kSddmmChunk;
+  constexpr int64_t kCols = 64;
+  const int64_t tokens = t.size(0), n = t.size(1);
+  const int64_t blocks = (tokens + B - 1) / B;
+  const int64_t col_groups = (n + kCols - 1) / kCols;
+  at::Tensor out = torch::empty({blocks, n, B}, torch::kFloat32);
+  const float* src = t.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, blocks * col_groups, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t blk = job / col_groups, c0 = (job % col_groups) * kCols, c1 = std::min(n, c0 + kCols);
+      const int64_t t0 = blk * B, tt = std::min(B, tokens - t0);
+      float* d = dst + blk * n * B;
+      for (int64_t j = 0; j < tt; ++j) {
+        const float* row = src + (t0 + j) * n;
+        for (int64_t c = c0; c < c1; ++c) d[c * B + j] = row[c];
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t j = tt; j < B; ++j) d[c * B + j] = 0.0f;
+      }
+    }
+  });
   return out;
+}
+
+// dW at the kept positions, scattered into a dense [out, in] gradient. The SDDMM walks the pattern
+// in the order whose columns are the narrower side (W's rows or its transpose's), so that the
+// operand it streams per kept weight (b) is the smaller block: 768 x 128 floats fit in L2 where
+// 3072 x 128 do not.
+at::Tensor weight_gradient(SparseIsa isa, const at::Tensor& dy, const at::Tensor& x, const std::vector<at::Tensor>& saved) {
+  const int64_t tokens = x.size(0), in = x.size(1), out = dy.size(1);
+  const bool by_columns = in > out;
+  const at::Tensor& row_ptr = saved[by_columns ? 5 : 2];
+  const at::Tensor& col_idx = saved[by_columns ? 6 : 3];
+  const at::Tensor& src = saved[by_columns ? 7 : 4];
+  const at::Tensor a = token_blocks(by_columns ? x : dy);
+  const at::Tensor b = token_blocks(by_columns ? dy : x);
+  at::Tensor values = torch::empty({src.numel()}, torch::kFloat32);
+  detail::SddmmArgs s;
+  s.pattern = by_columns ? csr_view(row_ptr, col_idx, nullptr, in, out) : csr_view(row_ptr, col_idx, nullptr, out, in);
+  s.a = a.data_ptr<float>();
+  s.b = b.data_ptr<float>();
+  s.tokens = tokens;
+  s.out = values.data_ptr<float>();
+  s.threads = at::get_num_threads();
+  detail::sddmm(isa, s);
+  at::Tensor dw = torch::zeros({out, in}, torch::kFloat32);
+  float* d = dw.data_ptr<float>();
+  const int64_t* sp = src.data_ptr<int64_t>();
+  const float* v = values.data_ptr<float>();
+  for (int64_t k = 0; k < src.numel(); ++k) d[sp[k]] = v[k];
+  return dw;
 }
 
 // The pattern travels as tensor arguments (saved with the activations); `isa` as an integer; a
@@ -155,33 +201,7 @@ struct MaskedSparseLinear : torch::autograd::Function<MaskedSparseLinear> {
       shape.back() = in;
       result[0] = dx.view(shape).to(x_dtype);
     }
-    if (ctx->needs_input_grad(1)) {
-      const int64_t stride = (tokens + detail::kSddmmChunk - 1) / detail::kSddmmChunk * detail::kSddmmChunk;
-      const at::Tensor dy_t = transposed_panel(dy, stride);
-      const at::Tensor x_t = transposed_panel(x2, stride);
-      const at::Tensor& src = saved[4];
-      at::Tensor values = torch::empty({src.numel()}, torch::kFloat32);
-      detail::SddmmArgs s;
-      s.pattern = csr_view(saved[2], saved[3], nullptr, out, in);
-      s.a = dy_t.data_ptr<float>();
-      s.b = x_t.data_ptr<float>();
-      s.tokens = tokens;
-      s.stride = stride;
-      s.out = values.data_ptr<float>();
-      s.threads = at::get_num_threads();
-      switch (isa) {
-        case SparseIsa::kReference: detail::sddmm_reference(s); break;
-        case SparseIsa::kPortable: detail::sddmm_portable(s); break;
-        case SparseIsa::kAvx2: detail::sddmm_avx2(s); break;
-        case SparseIsa::kAvx512: detail::sddmm_avx512(s); break;
-      }
-      at::Tensor dw = torch::zeros({out, in}, torch::kFloat32);
-      float* d = dw.data_ptr<float>();
-      const int64_t* sp = src.data_ptr<int64_t>();
-      const float* v = values.data_ptr<float>();
-      for (int64_t k = 0; k < src.numel(); ++k) d[sp[k]] = v[k];
-      result[1] = dw.to(weight.scalar_type());
-    }
+    if (ctx->needs_input_grad(1)) result[1] = weight_gradient(isa, dy, x2, saved).to(weight.scalar_type());
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) result[2] = dy.sum(0);
     return result;
   }
@@ -207,10 +227,26 @@ at::Tensor masked_sparse_linear(const at::Tensor& x, const at::Tensor& weight, c
                                    pattern.t_col_idx, pattern.t_src, static_cast<int64_t>(isa));
 }
 
-// Measured with `lth bench --train` (see docs/BENCHMARKS.md, "Sparse training"); until a shape is
-// measured, the inference crossovers of sparse_linear.cpp stand in.
+// Measured with `lth bench --train` and bench/sparse_train_ratio (docs/BENCHMARKS.md, "Sparse
+// training"; 2 threads, AMD EPYC without AVX-512, so the avx2 rows). Forward + backward of a masked
+// Linear, dense time / sparse time:
+//                     sparsity 0.2   0.5   0.6   0.7   0.8   0.9
+//   avx2 BERT-Tiny (128x128, 512x128, 128x512), 2048 tokens:
+//                              2.5   3.3    -    4.8   5.6   6.2   (dense 1.13 + OpenBLAS is slow there)
+//   avx2 BERT-base (768x768, 3072x768, 768x3072), 1024 tokens:
+//                               -     -   0.6-1.2 0.8-1.6 1.5-2.5 2.0-2.3
+// The weight gradient (SDDMM) is the weakest of the three products, so training crosses over later
+// than inference does. AVX-512 was not measurable on this machine: its thresholds sit at avx2's
+// (its inference crossovers are at or above avx2's); portable and reference keep the inference ones.
 double sparse_train_crossover_density(SparseIsa isa, int64_t in, int64_t out) {
-  return sparse_crossover_density(isa, in, out);
+  const bool small = in * out <= 128 * 1024;  // the tiny model's layers
+  switch (isa) {
+    case SparseIsa::kAvx512:
+    case SparseIsa::kAvx2: return small ? 0.80 : 0.25;
+    case SparseIsa::kPortable:
+    case SparseIsa::kReference: return sparse_crossover_density(isa, in, out);
+  }
+  return 0.0;
 }
 
 }  // namespace lth::ops
