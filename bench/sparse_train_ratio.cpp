@@ -5,6 +5,7 @@
 // ops::masked_sparse_linear. It says which of the products bounds sparse training at a sparsity.
 //
 //   sparse_train_ratio [--threads 2] [--rounds 5] [--tokens 1024] [--sparsities 0.5,0.7,0.8,0.9,0.95]
+//                      [--model base|tiny]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -35,12 +36,14 @@ double ms(const std::function<void()>& f) {
 int main(int argc, char** argv) {
   int threads = 2, rounds = 5;
   int64_t tokens = 1024;
+  std::string model = "base";
   std::vector<double> sparsities{0.5, 0.7, 0.8, 0.9, 0.95};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--threads") threads = std::atoi(v.c_str());
     else if (a == "--rounds") rounds = std::atoi(v.c_str());
     else if (a == "--tokens") tokens = std::atoll(v.c_str());
+    else if (a == "--model") model = v;
     else if (a == "--sparsities") {
       sparsities.clear();
       std::stringstream ss(v);
@@ -60,7 +63,10 @@ int main(int argc, char** argv) {
     const char* name;
     int64_t out, in;
   };
-  for (const Shape& shape : {Shape{"768x768", 768, 768}, Shape{"3072x768", 3072, 768}, Shape{"768x3072", 768, 3072}}) {
+  const std::vector<Shape> shapes =
+      model == "tiny" ? std::vector<Shape>{{"128x128", 128, 128}, {"512x128", 512, 128}, {"128x512", 128, 512}}
+                      : std::vector<Shape>{{"768x768", 768, 768}, {"3072x768", 3072, 768}, {"768x3072", 768, 3072}};
+  for (const Shape& shape : shapes) {
     for (double sparsity : sparsities) {
       torch::manual_seed(1);
       const at::Tensor mask = (torch::rand({shape.out, shape.in}) >= sparsity).to(torch::kFloat32);

@@ -6,7 +6,8 @@
 // block of b is one contiguous slab: laid out row after row at the full token stride instead, the
 // columns' slices sat 4 KiB apart in the same cache sets and the kernel ran at a tenth of this speed.
 // Schedule: for one row, a slice of 8 vectors of a[row] is held in registers and every kept column
-// streams its slice of b past it (one load per FMA). Threads own blocks of rows and walk the token
+// streams its slice of b past it (one load per FMA); a variant with one horizontal sum per block
+// (both slices loaded per FMA) was measured no faster. Threads own blocks of rows and walk the token
 // blocks outermost, so a block of b is reused by every row of the row block while it is in cache.
 // Internal linkage only (see spmm_tiled.h).
 #pragma once
@@ -16,6 +17,7 @@
 #include <omp.h>
 
 #include "ops/sparse_kernels.h"
+#include "ops/spmm_tiled.h"
 
 namespace lth::ops::detail {
 namespace {
@@ -67,6 +69,23 @@ void sddmm_tiled(const SddmmArgs& s) {
           }
         }
       }
+    }
+  }
+}
+
+// The operands' layout, with spmm's panel packing (register transposes) per token block x 64 columns.
+template <class V>
+void token_blocks_tiled(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  constexpr int64_t B = kSddmmChunk;
+  constexpr int64_t kCols = 64;
+  const int64_t blocks = (tokens + B - 1) / B;
+  const int64_t groups = (n + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) collapse(2) num_threads(threads > 0 ? threads : 1)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t t0 = blk * B;
+      const int64_t c0 = g * kCols;
+      pack_panel<V>(src + t0 * n, n, min_i64(B, tokens - t0), B, c0, min_i64(n, c0 + kCols), dst + blk * n * B);
     }
   }
 }

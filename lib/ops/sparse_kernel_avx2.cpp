@@ -6,7 +6,6 @@
 #include <immintrin.h>
 
 #include "ops/sddmm_tiled.h"
-#include "ops/spmm_tiled.h"
 
 namespace lth::ops::detail {
 namespace {
@@ -55,6 +54,9 @@ struct Avx2 {
 
 void spmm_avx2(const SpmmArgs& a) { spmm_tiled<Avx2>(a); }
 void sddmm_avx2(const SddmmArgs& s) { sddmm_tiled<Avx2>(s); }
+void token_blocks_avx2(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  token_blocks_tiled<Avx2>(src, tokens, n, dst, threads);
+}
 bool avx2_compiled() { return true; }
 
 }  // namespace lth::ops::detail
@@ -64,6 +66,9 @@ bool avx2_compiled() { return true; }
 namespace lth::ops::detail {
 void spmm_avx2(const SpmmArgs& a) { spmm_portable(a); }
 void sddmm_avx2(const SddmmArgs& s) { sddmm_portable(s); }
+void token_blocks_avx2(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  token_blocks_portable(src, tokens, n, dst, threads);
+}
 bool avx2_compiled() { return false; }
 }  // namespace lth::ops::detail
 

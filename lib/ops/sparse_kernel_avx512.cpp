@@ -6,7 +6,6 @@
 #include <immintrin.h>
 
 #include "ops/sddmm_tiled.h"
-#include "ops/spmm_tiled.h"
 
 // GCC 12's avx512fintrin.h implements unpack/shuffle through _mm512_undefined_ps(), which -Wuninitialized
 // flags once inlined (GCC bug 105593, fixed in GCC 13; _mm512_reduce_add_ps the same as "maybe"). The values
@@ -66,6 +65,9 @@ struct Avx512 {
 
 void spmm_avx512(const SpmmArgs& a) { spmm_tiled<Avx512>(a); }
 void sddmm_avx512(const SddmmArgs& s) { sddmm_tiled<Avx512>(s); }
+void token_blocks_avx512(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  token_blocks_tiled<Avx512>(src, tokens, n, dst, threads);
+}
 bool avx512_compiled() { return true; }
 
 }  // namespace lth::ops::detail
@@ -75,6 +77,9 @@ bool avx512_compiled() { return true; }
 namespace lth::ops::detail {
 void spmm_avx512(const SpmmArgs& a) { spmm_portable(a); }
 void sddmm_avx512(const SddmmArgs& s) { sddmm_portable(s); }
+void token_blocks_avx512(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  token_blocks_portable(src, tokens, n, dst, threads);
+}
 bool avx512_compiled() { return false; }
 }  // namespace lth::ops::detail
 

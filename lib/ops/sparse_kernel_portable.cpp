@@ -6,7 +6,6 @@
 
 #include "ops/sparse_kernels.h"
 #include "ops/sddmm_tiled.h"
-#include "ops/spmm_tiled.h"
 
 namespace lth::ops::detail {
 namespace {
@@ -57,8 +56,8 @@ struct Portable {
 };
 
 struct Scratch {
-  float* data[2] = {nullptr, nullptr};
-  std::size_t size[2] = {0, 0};
+  float* data[4] = {nullptr, nullptr, nullptr, nullptr};
+  std::size_t size[4] = {0, 0, 0, 0};
   ~Scratch() {
     for (float* p : data) std::free(p);
   }
@@ -112,6 +111,19 @@ void sddmm_reference(const SddmmArgs& s) {
 }
 
 void sddmm_portable(const SddmmArgs& s) { sddmm_tiled<Portable>(s); }
+
+void token_blocks_portable(const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  token_blocks_tiled<Portable>(src, tokens, n, dst, threads);
+}
+
+void token_blocks(SparseIsa isa, const float* src, int64_t tokens, int64_t n, float* dst, int threads) {
+  switch (isa) {
+    case SparseIsa::kReference:
+    case SparseIsa::kPortable: token_blocks_portable(src, tokens, n, dst, threads); return;
+    case SparseIsa::kAvx2: token_blocks_avx2(src, tokens, n, dst, threads); return;
+    case SparseIsa::kAvx512: token_blocks_avx512(src, tokens, n, dst, threads); return;
+  }
+}
 
 void spmm(SparseIsa isa, const SpmmArgs& a) {
   switch (isa) {

@@ -51,6 +51,12 @@ void sddmm_reference(const SddmmArgs& s);
 void sddmm_portable(const SddmmArgs& s);
 void sddmm_avx2(const SddmmArgs& s);    // only call when isa_supported(kAvx2)
 void sddmm_avx512(const SddmmArgs& s);  // only call when isa_supported(kAvx512)
+void token_blocks_portable(const float* src, int64_t tokens, int64_t n, float* dst, int threads);
+void token_blocks_avx2(const float* src, int64_t tokens, int64_t n, float* dst, int threads);
+void token_blocks_avx512(const float* src, int64_t tokens, int64_t n, float* dst, int threads);
+// src [tokens, n] row-major -> dst [blocks][n][kSddmmChunk] (SddmmArgs' operand layout), zero past
+// `tokens`; dst holds ceil(tokens / kSddmmChunk) * n * kSddmmChunk floats. Register transposes.
+void token_blocks(SparseIsa isa, const float* src, int64_t tokens, int64_t n, float* dst, int threads);
 // The kernel of path `isa` (the caller has checked isa_supported).
 void spmm(SparseIsa isa, const SpmmArgs& a);
 void sddmm(SparseIsa isa, const SddmmArgs& s);
@@ -59,7 +65,8 @@ bool avx2_compiled();
 bool avx512_compiled();
 
 // A 64-byte aligned per-thread buffer of at least `floats` floats, kept and grown across calls so the
-// kernel does not allocate per call. Two independent slots per thread (0: panel, 1: output tile).
+// kernel does not allocate per call. Independent slots per thread: 0 panel and 1 output tile (spmm),
+// 2 and 3 the SDDMM's token-block operands.
 float* thread_scratch(int slot, std::size_t floats);
 
 }  // namespace lth::ops::detail

@@ -102,34 +102,6 @@ void spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y
   detail::spmm(isa, a);
 }
 
-// t [tokens, n] row-major -> token blocks [blocks][n][kSddmmChunk] (the SDDMM's operand layout),
-// zero past `tokens`. Jobs of one token block x 64 columns: the rows read stay in L1 across them.
-at::Tensor token_blocks(const at::Tensor& t) {
-  constexpr int64_t B = detail::kSddmmChunk;
-  constexpr int64_t kCols = 64;
-  const int64_t tokens = t.size(0), n = t.size(1);
-  const int64_t blocks = (tokens + B - 1) / B;
-  const int64_t col_groups = (n + kCols - 1) / kCols;
-  at::Tensor out = torch::empty({blocks, n, B}, torch::kFloat32);
-  const float* src = t.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  at::parallel_for(0, blocks * col_groups, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t blk = job / col_groups, c0 = (job % col_groups) * kCols, c1 = std::min(n, c0 + kCols);
-      const int64_t t0 = blk * B, tt = std::min(B, tokens - t0);
-      float* d = dst + blk * n * B;
-      for (int64_t j = 0; j < tt; ++j) {
-        const float* row = src + (t0 + j) * n;
-        for (int64_t c = c0; c < c1; ++c) d[c * B + j] = row[c];
-      }
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t j = tt; j < B; ++j) d[c * B + j] = 0.0f;
-      }
-    }
-  });
-  return out;
-}
-
 // dW at the kept positions, scattered into a dense [out, in] gradient. The SDDMM walks the pattern
 // in the order whose columns are the narrower side (W's rows or its transpose's), so that the
 // operand it streams per kept weight (b) is the smaller block: 768 x 128 floats fit in L2 where
@@ -140,16 +112,25 @@ at::Tensor weight_gradient(SparseIsa isa, const at::Tensor& dy, const at::Tensor
   const at::Tensor& row_ptr = saved[by_columns ? 5 : 2];
   const at::Tensor& col_idx = saved[by_columns ? 6 : 3];
   const at::Tensor& src = saved[by_columns ? 7 : 4];
-  const at::Tensor a = token_blocks(by_columns ? x : dy);
-  const at::Tensor b = token_blocks(by_columns ? dy : x);
+  // The operands in token blocks, in per-thread buffers kept across calls (no page faults a step).
+  const int threads = at::get_num_threads();
+  const int64_t blocks = (tokens + detail::kSddmmChunk - 1) / detail::kSddmmChunk;
+  auto pack = [&](const at::Tensor& t, int slot) {
+    const int64_t n = t.size(1);
+    float* dst = detail::thread_scratch(slot, static_cast<std::size_t>(blocks * n * detail::kSddmmChunk));
+    detail::token_blocks(isa, t.data_ptr<float>(), tokens, n, dst, threads);
+    return dst;
+  };
+  const float* a = pack(by_columns ? x : dy, 2);
+  const float* b = pack(by_columns ? dy : x, 3);
   at::Tensor values = torch::empty({src.numel()}, torch::kFloat32);
   detail::SddmmArgs s;
   s.pattern = by_columns ? csr_view(row_ptr, col_idx, nullptr, in, out) : csr_view(row_ptr, col_idx, nullptr, out, in);
-  s.a = a.data_ptr<float>();
-  s.b = b.data_ptr<float>();
+  s.a = a;
+  s.b = b;
   s.tokens = tokens;
   s.out = values.data_ptr<float>();
-  s.threads = at::get_num_threads();
+  s.threads = threads;
   detail::sddmm(isa, s);
   at::Tensor dw = torch::zeros({out, in}, torch::kFloat32);
   float* d = dw.data_ptr<float>();
