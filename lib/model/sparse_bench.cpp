@@ -86,6 +86,26 @@ uint64_t peak_rss_bytes() {
   return 0;
 }
 
+// The timed inputs: token ids for the encoder, and activations [tokens, hidden] / [tokens,
+// intermediate] for the Linears alone (with gradients for training steps). Seeded: every variant
+// and every run sees the same ones.
+struct BenchInputs {
+  at::Tensor ids, types, attention, x_h, x_i;
+};
+
+BenchInputs bench_inputs(Bert& bert, const SparseBenchConfig& cfg, bool requires_grad) {
+  const int64_t tokens = cfg.batch * cfg.seq_len;
+  const auto& c = bert->config();
+  torch::manual_seed(1);
+  BenchInputs in;
+  in.ids = torch::randint(c.vocab_size, {cfg.batch, cfg.seq_len}, torch::kLong);
+  in.types = torch::zeros({cfg.batch, cfg.seq_len}, torch::kLong);
+  in.attention = torch::ones({cfg.batch, cfg.seq_len}, torch::kLong);
+  in.x_h = torch::randn({tokens, c.hidden_size}).requires_grad_(requires_grad);
+  in.x_i = torch::randn({tokens, c.intermediate_size}).requires_grad_(requires_grad);
+  return in;
+}
+
 // The encoder's Linear weights as float32.
 uint64_t dense_encoder_linear_bytes(Bert& bert) {
   const auto params = bert->named_parameters();
@@ -126,14 +146,9 @@ std::vector<Variant> build_training_variants(Bert& bert, std::vector<BertLayer>&
 // gradients, or of the whole encoder; each round runs every variant once.
 void time_training(Bert& bert, std::vector<BertLayer>& layers, std::vector<Variant>& variants,
                    const SparseBenchConfig& cfg) {
-  const int64_t tokens = cfg.batch * cfg.seq_len;
+  const BenchInputs in = bench_inputs(bert, cfg, /*requires_grad=*/true);
+  const at::Tensor &ids = in.ids, &types = in.types, &attention = in.attention, &x_h = in.x_h, &x_i = in.x_i;
   const auto& c = bert->config();
-  torch::manual_seed(1);
-  const at::Tensor ids = torch::randint(c.vocab_size, {cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor types = torch::zeros({cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor attention = torch::ones({cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor x_h = torch::randn({tokens, c.hidden_size}).requires_grad_(true);
-  const at::Tensor x_i = torch::randn({tokens, c.intermediate_size}).requires_grad_(true);
   const at::Tensor g_h = torch::randn({cfg.batch, cfg.seq_len, c.hidden_size});
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
@@ -212,14 +227,8 @@ std::vector<Variant> build_variants(Bert& bert, std::vector<BertLayer>& layers, 
 // Linear layers alone, then the encoder; each round runs every variant once (A B C A B C ...).
 void time_variants(Bert& bert, std::vector<BertLayer>& layers, std::vector<Variant>& variants,
                    const SparseBenchConfig& cfg) {
-  const int64_t tokens = cfg.batch * cfg.seq_len;
-  const auto& c = bert->config();
-  torch::manual_seed(1);
-  const at::Tensor ids = torch::randint(c.vocab_size, {cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor types = torch::zeros({cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor attention = torch::ones({cfg.batch, cfg.seq_len}, torch::kLong);
-  const at::Tensor x_h = torch::randn({tokens, c.hidden_size});
-  const at::Tensor x_i = torch::randn({tokens, c.intermediate_size});
+  const BenchInputs in = bench_inputs(bert, cfg, /*requires_grad=*/false);
+  const at::Tensor &ids = in.ids, &types = in.types, &attention = in.attention, &x_h = in.x_h, &x_i = in.x_i;
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   for (int round = 0; round < cfg.warmup + cfg.reps; ++round) {

@@ -410,7 +410,10 @@ class SparseTrainingScope {
     options.respect_crossover = cfg.sparse_training == "auto";
     const model::SparseUse use = model::use_sparse_training(model, masks->tensors, options);
     installed_ = true;
-    log::info("train", "sparse training: {} of {} encoder Linear weights run sparse", use.sparse, use.sparse + use.dense);
+    // Quiet where nothing runs sparse (e.g. IMP's level 0, whose mask keeps everything).
+    if (use.sparse > 0) {
+      log::info("train", "sparse training: {} of {} encoder Linear weights run sparse", use.sparse, use.sparse + use.dense);
+    }
   }
   ~SparseTrainingScope() {
     if (installed_) model::clear_packed_weights(model_);

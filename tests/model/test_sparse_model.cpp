@@ -74,6 +74,19 @@ void expect_same_outputs(const lth::model::BertOutputs& got, const lth::model::B
 
 bool max_diff_above(const at::Tensor& a, const at::Tensor& b, double eps) { return (a - b).abs().max().item<double>() > eps; }
 
+// Options that run every Linear sparse on each kernel path this CPU has.
+std::vector<lth::model::SparseOptions> every_path() {
+  std::vector<lth::model::SparseOptions> out;
+  for (SparseIsa isa : {SparseIsa::kReference, SparseIsa::kPortable, SparseIsa::kAvx2, SparseIsa::kAvx512}) {
+    if (!lth::ops::isa_supported(isa)) continue;
+    lth::model::SparseOptions options;
+    options.isa = isa;
+    options.respect_crossover = false;
+    out.push_back(options);
+  }
+  return out;
+}
+
 lth::model::Bert masked_fixture() {
   auto bert = lth::model::load_pretrained(fixture_model());
   bert->eval();
@@ -89,12 +102,9 @@ TEST_SUITE("model") {
     const Inputs in = inputs_for(bert->config());
     const auto dense = run(bert, in);
     const auto packed = lth::model::pack_linear_weights(bert, /*all=*/true);
-    for (SparseIsa isa : {SparseIsa::kReference, SparseIsa::kPortable, SparseIsa::kAvx2, SparseIsa::kAvx512}) {
-      if (!lth::ops::isa_supported(isa)) continue;
+    for (const lth::model::SparseOptions& options : every_path()) {
+      const SparseIsa isa = *options.isa;
       CAPTURE(lth::ops::isa_name(isa));
-      lth::model::SparseOptions options;
-      options.isa = isa;
-      options.respect_crossover = false;
       const auto use = lth::model::use_packed_weights(bert, packed, options);
       CHECK(use.sparse == bert->config().num_hidden_layers * 6);
       CHECK(use.dense == 0);
@@ -157,12 +167,9 @@ TEST_SUITE("model") {
       return std::make_pair(loss.item<double>(), grads);
     };
     const auto dense = loss_and_grads("dense");
-    for (SparseIsa isa : {SparseIsa::kReference, SparseIsa::kPortable, SparseIsa::kAvx2, SparseIsa::kAvx512}) {
-      if (!lth::ops::isa_supported(isa)) continue;
+    for (const lth::model::SparseOptions& options : every_path()) {
+      const SparseIsa isa = *options.isa;
       CAPTURE(lth::ops::isa_name(isa));
-      lth::model::SparseOptions options;
-      options.isa = isa;
-      options.respect_crossover = false;
       const auto use = lth::model::use_sparse_training(bert, masks, options);
       CHECK(use.sparse == bert->config().num_hidden_layers * 6);
       const auto sparse = loss_and_grads(lth::ops::isa_name(isa));
