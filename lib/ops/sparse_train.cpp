@@ -1,6 +1,5 @@
 #include "ops/sparse_train.h"
 
-#include <algorithm>
 #include <vector>
 
 #include <torch/torch.h>
