@@ -51,22 +51,25 @@ LayerReplacements snapshot(BertLayer& l) {
           l->intermediate->dense_replacement, l->output->dense_replacement};
 }
 
-// Every Linear of every encoder layer as the layer computes it in inference (x_h [T, hidden] feeds
-// Q/K/V, attention output and intermediate; x_i [T, intermediate] feeds the output dense).
-void run_linears(std::vector<BertLayer>& layers, const at::Tensor& x_h, const at::Tensor& x_i) {
-  auto one = [](const std::shared_ptr<const LinearReplacement>& r, torch::nn::Linear& l, const at::Tensor& x) {
-    if (!r || r->forward(x).empty()) l(x);
+// Every Linear of every encoder layer as the layer computes it (x_h [T, hidden] feeds Q/K/V,
+// attention output and intermediate; x_i [T, intermediate] feeds the output dense); `sink` gets each
+// output.
+void run_linears(std::vector<BertLayer>& layers, const at::Tensor& x_h, const at::Tensor& x_i,
+                 const std::function<void(const at::Tensor&)>& sink) {
+  auto run = [&](const std::shared_ptr<const LinearReplacement>& r, std::vector<torch::nn::Linear> dense,
+                 const at::Tensor& x) {
+    std::vector<at::Tensor> ys = r ? r->forward(x) : std::vector<at::Tensor>{};
+    if (ys.empty()) {
+      for (auto& l : dense) ys.push_back(l(x));
+    }
+    for (const auto& y : ys) sink(y);
   };
   for (auto& l : layers) {
     auto& self = l->attention->self;
-    if (!self->qkv_replacement || self->qkv_replacement->forward(x_h).empty()) {
-      self->query(x_h);
-      self->key(x_h);
-      self->value(x_h);
-    }
-    one(l->attention->output->dense_replacement, l->attention->output->dense, x_h);
-    one(l->intermediate->dense_replacement, l->intermediate->dense, x_h);
-    one(l->output->dense_replacement, l->output->dense, x_i);
+    run(self->qkv_replacement, {self->query, self->key, self->value}, x_h);
+    run(l->attention->output->dense_replacement, {l->attention->output->dense}, x_h);
+    run(l->intermediate->dense_replacement, {l->intermediate->dense}, x_h);
+    run(l->output->dense_replacement, {l->output->dense}, x_i);
   }
 }
 
@@ -116,83 +119,10 @@ uint64_t dense_encoder_linear_bytes(Bert& bert) {
   return bytes;
 }
 
-// Training: the dense variant (the masked dense path costs what the dense one does), then one per
-// mask with its sparse-training replacements installed and snapshotted. Weight bytes as training
-// holds them: dense parameters either way.
-std::vector<Variant> build_training_variants(Bert& bert, std::vector<BertLayer>& layers,
-                                             const std::vector<BenchMask>& masks, const SparseBenchConfig& cfg) {
-  std::vector<Variant> variants(1);
-  variants[0].layers.resize(layers.size());
-  variants[0].dense_matrices = static_cast<int64_t>(layers.size()) * 6;
-  variants[0].weight_bytes = dense_encoder_linear_bytes(bert);
-  SparseOptions options;
-  options.respect_crossover = !cfg.pack_all;
-  for (const BenchMask& mask : masks) {
-    Variant v;
-    v.sparsity = mask.sparsity;
-    v.sparse = true;
-    const SparseUse use = use_sparse_training(bert, mask.tensors, options);
-    v.sparse_matrices = use.sparse;
-    v.dense_matrices = use.dense;
-    v.weight_bytes = variants[0].weight_bytes;
-    for (auto& l : layers) v.layers.push_back(snapshot(l));
-    variants.push_back(std::move(v));
-  }
-  clear_packed_weights(bert);
-  return variants;
-}
-
-// Forward and backward of every encoder Linear (as run_linears feeds them) against fixed output
-// gradients, or of the whole encoder; each round runs every variant once.
-void time_training(Bert& bert, std::vector<BertLayer>& layers, std::vector<Variant>& variants,
-                   const SparseBenchConfig& cfg) {
-  const BenchInputs in = bench_inputs(bert, cfg, /*requires_grad=*/true);
-  const at::Tensor &ids = in.ids, &types = in.types, &attention = in.attention, &x_h = in.x_h, &x_i = in.x_i;
-  const auto& c = bert->config();
-  const at::Tensor g_h = torch::randn({cfg.batch, cfg.seq_len, c.hidden_size});
-  using Clock = std::chrono::steady_clock;
-  auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-  auto linears_step = [&] {
-    at::Tensor loss = torch::zeros({});
-    auto add = [&](const std::vector<at::Tensor>& ys) {
-      for (const auto& y : ys) loss = loss + y.sum();
-    };
-    for (auto& l : layers) {
-      auto& self = l->attention->self;
-      std::vector<at::Tensor> qkv = self->qkv_replacement ? self->qkv_replacement->forward(x_h) : std::vector<at::Tensor>{};
-      add(qkv.empty() ? std::vector<at::Tensor>{self->query(x_h), self->key(x_h), self->value(x_h)} : qkv);
-      auto one = [&](const std::shared_ptr<const LinearReplacement>& r, torch::nn::Linear& lin, const at::Tensor& x) {
-        std::vector<at::Tensor> y = r ? r->forward(x) : std::vector<at::Tensor>{};
-        add(y.empty() ? std::vector<at::Tensor>{lin(x)} : y);
-      };
-      one(l->attention->output->dense_replacement, l->attention->output->dense, x_h);
-      one(l->intermediate->dense_replacement, l->intermediate->dense, x_h);
-      one(l->output->dense_replacement, l->output->dense, x_i);
-    }
-    loss.backward();
-  };
-  auto encoder_step = [&] {
-    const at::Tensor h = bert->bert->encode(bert->bert->embed(ids, types), attention).last_hidden_state;
-    (h * g_h).sum().backward();
-  };
-  auto time_all = [&](const std::function<void()>& step, bool linear) {
-    for (int round = 0; round < cfg.warmup + cfg.reps; ++round) {
-      for (auto& v : variants) {
-        install(layers, v);
-        bert->zero_grad();
-        const auto t0 = Clock::now();
-        step();
-        if (round >= cfg.warmup) (linear ? v.linear_s : v.encoder_s).push_back(seconds(t0, Clock::now()));
-      }
-      log::debug("bench", "training round {} done", round);
-    }
-  };
-  time_all(linears_step, true);
-  if (!cfg.linear_only) time_all(encoder_step, false);
-  clear_packed_weights(bert);
-}
-
-// The dense variant first, then one per mask with its packed weights installed and snapshotted.
+// The dense variant first, then one per mask with its replacements installed and snapshotted:
+// packed weights for inference, sparse-training replacements for training (the dense variant stands
+// for the masked dense path, which costs what the dense one does). Weight bytes as the variant
+// reads them: CSR arrays or dense matrices in inference; training holds dense parameters either way.
 std::vector<Variant> build_variants(Bert& bert, std::vector<BertLayer>& layers, const std::vector<BenchMask>& masks,
                                     const SparseBenchConfig& cfg) {
   const uint64_t encoder_linear_bytes = dense_encoder_linear_bytes(bert);
@@ -205,52 +135,65 @@ std::vector<Variant> build_variants(Bert& bert, std::vector<BertLayer>& layers, 
   SparseOptions options;
   options.respect_crossover = !cfg.pack_all;
   for (const BenchMask& mask : masks) {
-    const PackedWeights packed = pack_masked_encoder_weights(bert, mask.tensors);
     Variant v;
     v.sparsity = mask.sparsity;
     v.sparse = true;
-    const SparseUse use = use_packed_weights(bert, packed, options);
+    SparseUse use;
+    if (cfg.train) {
+      use = use_sparse_training(bert, mask.tensors, options);
+      v.weight_bytes = encoder_linear_bytes;
+    } else {
+      const PackedWeights packed = pack_masked_encoder_weights(bert, mask.tensors);
+      use = use_packed_weights(bert, packed, options);
+      for (const auto& [n, p] : packed) {
+        const bool runs_sparse = !options.respect_crossover ||
+                                 ops::sparse_crossover_density(ops::selected_isa(), p.cols(), p.rows()) > p.density();
+        v.weight_bytes += runs_sparse ? p.bytes() : static_cast<uint64_t>(p.rows() * p.cols()) * sizeof(float);
+      }
+    }
     v.sparse_matrices = use.sparse;
     v.dense_matrices = use.dense;
     for (auto& l : layers) v.layers.push_back(snapshot(l));
-    for (const auto& [n, p] : packed) {  // as the variant reads them: CSR arrays, or the dense matrix
-      const bool runs_sparse = !options.respect_crossover ||
-                               ops::sparse_crossover_density(ops::selected_isa(), p.cols(), p.rows()) > p.density();
-      v.weight_bytes += runs_sparse ? p.bytes() : static_cast<uint64_t>(p.rows() * p.cols()) * sizeof(float);
-    }
     variants.push_back(std::move(v));
   }
   clear_packed_weights(bert);
   return variants;
 }
 
-// Linear layers alone, then the encoder; each round runs every variant once (A B C A B C ...).
+// Linear layers alone, then the encoder; each round runs every variant once (A B C A B C ...). A
+// timed unit is a forward pass, or with cfg.train a forward and backward pass against fixed output
+// gradients (the sum of the Linears' outputs; h . g for the encoder).
 void time_variants(Bert& bert, std::vector<BertLayer>& layers, std::vector<Variant>& variants,
                    const SparseBenchConfig& cfg) {
-  const BenchInputs in = bench_inputs(bert, cfg, /*requires_grad=*/false);
-  const at::Tensor &ids = in.ids, &types = in.types, &attention = in.attention, &x_h = in.x_h, &x_i = in.x_i;
+  const BenchInputs in = bench_inputs(bert, cfg, /*requires_grad=*/cfg.train);
+  const at::Tensor g_h = cfg.train ? torch::randn({cfg.batch, cfg.seq_len, bert->config().hidden_size}) : at::Tensor();
+  auto linears = [&] {
+    at::Tensor loss;
+    run_linears(layers, in.x_h, in.x_i, [&](const at::Tensor& y) {
+      if (cfg.train) loss = loss.defined() ? loss + y.sum() : y.sum();
+    });
+    if (cfg.train) loss.backward();
+  };
+  auto encoder = [&] {
+    const at::Tensor h = bert->bert->encode(bert->bert->embed(in.ids, in.types), in.attention).last_hidden_state;
+    if (cfg.train) (h * g_h).sum().backward();
+    LTH_CHECK(h.size(0) == cfg.batch, ShapeError, "encoder returned {} sequences", h.size(0));
+  };
   using Clock = std::chrono::steady_clock;
-  auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-  for (int round = 0; round < cfg.warmup + cfg.reps; ++round) {
-    for (auto& v : variants) {
-      install(layers, v);
-      const auto t0 = Clock::now();
-      run_linears(layers, x_h, x_i);
-      if (round >= cfg.warmup) v.linear_s.push_back(seconds(t0, Clock::now()));
-    }
-  }
-  if (!cfg.linear_only) {
+  auto time_rounds = [&](const std::function<void()>& step, std::vector<double> Variant::*seconds, const char* what) {
     for (int round = 0; round < cfg.warmup + cfg.reps; ++round) {
       for (auto& v : variants) {
         install(layers, v);
+        if (cfg.train) bert->zero_grad();
         const auto t0 = Clock::now();
-        const at::Tensor h = bert->bert->encode(bert->bert->embed(ids, types), attention).last_hidden_state;
-        if (round >= cfg.warmup) v.encoder_s.push_back(seconds(t0, Clock::now()));
-        LTH_CHECK(h.size(0) == cfg.batch, ShapeError, "encoder returned {} sequences", h.size(0));
+        step();
+        if (round >= cfg.warmup) (v.*seconds).push_back(std::chrono::duration<double>(Clock::now() - t0).count());
       }
-      log::debug("bench", "encoder round {} done", round);
+      log::debug("bench", "{} round {} done", what, round);
     }
-  }
+  };
+  time_rounds(linears, &Variant::linear_s, "Linear");
+  if (!cfg.linear_only) time_rounds(encoder, &Variant::encoder_s, "encoder");
   clear_packed_weights(bert);
 }
 
@@ -312,18 +255,14 @@ nlohmann::json bench_sparse(Bert& bert, const std::string& label, const std::vec
                             const SparseBenchConfig& cfg) {
   const c10::AutoGradMode grad_mode(cfg.train);  // gradients only for training steps
   auto layers = layers_of(bert);
-  std::vector<Variant> variants =
-      cfg.train ? build_training_variants(bert, layers, masks, cfg) : build_variants(bert, layers, masks, cfg);
+  std::vector<Variant> variants = build_variants(bert, layers, masks, cfg);
   log::info("bench", "{}: {} {} variants, batch {} x seq {}, {} threads, kernel {}; {} warm-up + {} timed rounds",
             label, variants.size(), cfg.train ? "training" : "inference", cfg.batch, cfg.seq_len,
             at::get_num_threads(), ops::isa_name(ops::selected_isa()), cfg.warmup, cfg.reps);
-  if (cfg.train) {
-    bert->train();
-    time_training(bert, layers, variants, cfg);
-    bert->eval();
-  } else {
-    time_variants(bert, layers, variants, cfg);
-  }
+  const bool was_training = bert->is_training();
+  if (cfg.train) bert->train();  // dropout on, as in a training step
+  time_variants(bert, layers, variants, cfg);
+  bert->train(was_training);
   const auto& c = bert->config();
   nlohmann::json result = {{"model", label},
                            {"layers", c.num_hidden_layers},

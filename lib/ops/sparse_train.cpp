@@ -19,37 +19,29 @@ double SparsePattern::density() const {
 
 std::shared_ptr<const SparsePattern> sparse_pattern(const at::Tensor& mask) {
   LTH_CHECK(mask.dim() == 2, ShapeError, "sparse pattern: mask must be 2-D [out, in], got {} dims", mask.dim());
-  const at::Tensor kept = mask.to(torch::kCPU).ne(0).contiguous();
-  const int64_t rows = kept.size(0), cols = kept.size(1);
-  const int64_t nnz = kept.sum().item<int64_t>();
-  LTH_CHECK(nnz <= INT32_MAX, ShapeError, "sparse pattern: {} kept weights exceed the int32 CSR limit", nnz);
+  // Row order: the inference path's CSR of the 0/1 matrix (pack checks the int32 limit).
+  const PackedSparse csr = pack(mask.ne(0));
+  const int64_t rows = csr.rows(), cols = csr.cols(), nnz = csr.nnz();
   auto p = std::make_shared<SparsePattern>();
   p->rows = rows;
   p->cols = cols;
   const auto i32 = torch::TensorOptions().dtype(torch::kInt32);
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  p->row_ptr = torch::empty({rows + 1}, i32);
-  p->col_idx = torch::empty({nnz}, i32);
+  p->row_ptr = torch::tensor(csr.row_ptr(), i32);
+  p->col_idx = torch::tensor(csr.col_idx(), i32);
   p->src = torch::empty({nnz}, i64);
   p->t_row_ptr = torch::zeros({cols + 1}, i32);
   p->t_col_idx = torch::empty({nnz}, i32);
   p->t_src = torch::empty({nnz}, i64);
-  const bool* m = kept.data_ptr<bool>();
-  int32_t* rp = p->row_ptr.data_ptr<int32_t>();
-  int32_t* ci = p->col_idx.data_ptr<int32_t>();
+  const int32_t* rp = csr.row_ptr().data();
+  const int32_t* ci = csr.col_idx().data();
   int64_t* src = p->src.data_ptr<int64_t>();
   int32_t* trp = p->t_row_ptr.data_ptr<int32_t>();
-  int32_t k = 0;
-  rp[0] = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) {
-      if (!m[r * cols + c]) continue;
-      ci[k] = static_cast<int32_t>(c);
-      src[k] = r * cols + c;
-      ++trp[c + 1];
-      ++k;
+    for (int32_t k = rp[r]; k < rp[r + 1]; ++k) {
+      src[k] = r * cols + ci[k];
+      ++trp[ci[k] + 1];
     }
-    rp[r + 1] = k;
   }
   for (int64_t c = 0; c < cols; ++c) trp[c + 1] += trp[c];
   // Transposed order: rows of W^T are W's columns; within one, W's rows ascend.
@@ -57,10 +49,10 @@ std::shared_ptr<const SparsePattern> sparse_pattern(const at::Tensor& mask) {
   int32_t* tci = p->t_col_idx.data_ptr<int32_t>();
   int64_t* tsrc = p->t_src.data_ptr<int64_t>();
   for (int64_t r = 0; r < rows; ++r) {
-    for (int32_t j = rp[r]; j < rp[r + 1]; ++j) {
-      const int32_t at = fill[static_cast<std::size_t>(ci[j])]++;
+    for (int32_t k = rp[r]; k < rp[r + 1]; ++k) {
+      const int32_t at = fill[static_cast<std::size_t>(ci[k])]++;
       tci[at] = static_cast<int32_t>(r);
-      tsrc[at] = src[j];
+      tsrc[at] = src[k];
     }
   }
   return p;
@@ -91,7 +83,7 @@ at::Tensor gather(const at::Tensor& weight, const at::Tensor& src) {
   return out;
 }
 
-void spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y) {
+void run_spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y) {
   detail::SpmmArgs a;
   a.w = w;
   a.x = x.data_ptr<float>();
@@ -105,12 +97,12 @@ void spmm(SparseIsa isa, const detail::CsrView& w, const at::Tensor& x, float* y
 // in the order whose columns are the narrower side (W's rows or its transpose's), so that the
 // operand it streams per kept weight (b) is the smaller block: 768 x 128 floats fit in L2 where
 // 3072 x 128 do not.
-at::Tensor weight_gradient(SparseIsa isa, const at::Tensor& dy, const at::Tensor& x, const std::vector<at::Tensor>& saved) {
+at::Tensor weight_gradient(SparseIsa isa, const at::Tensor& dy, const at::Tensor& x, const SparsePattern& pattern) {
   const int64_t tokens = x.size(0), in = x.size(1), out = dy.size(1);
   const bool by_columns = in > out;
-  const at::Tensor& row_ptr = saved[by_columns ? 5 : 2];
-  const at::Tensor& col_idx = saved[by_columns ? 6 : 3];
-  const at::Tensor& src = saved[by_columns ? 7 : 4];
+  const at::Tensor& row_ptr = by_columns ? pattern.t_row_ptr : pattern.row_ptr;
+  const at::Tensor& col_idx = by_columns ? pattern.t_col_idx : pattern.col_idx;
+  const at::Tensor& src = by_columns ? pattern.t_src : pattern.src;
   // The operands in token blocks, in per-thread buffers kept across calls (no page faults a step).
   const int threads = at::get_num_threads();
   const int64_t blocks = (tokens + detail::kSddmmChunk - 1) / detail::kSddmmChunk;
@@ -152,7 +144,7 @@ struct MaskedSparseLinear : torch::autograd::Function<MaskedSparseLinear> {
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = out;
     at::Tensor y = torch::empty({x2.size(0), out}, torch::kFloat32);
-    spmm(static_cast<SparseIsa>(isa), csr_view(row_ptr, col_idx, values.data_ptr<float>(), out, in), x2,
+    run_spmm(static_cast<SparseIsa>(isa), csr_view(row_ptr, col_idx, values.data_ptr<float>(), out, in), x2,
          y.data_ptr<float>());
     const bool has_bias = bias.numel() > 0;
     if (has_bias) y.add_(bias.detach().to(torch::kFloat32));
@@ -171,17 +163,27 @@ struct MaskedSparseLinear : torch::autograd::Function<MaskedSparseLinear> {
     const auto isa = static_cast<SparseIsa>(ctx->saved_data["isa"].toInt());
     const auto x_dtype = static_cast<c10::ScalarType>(ctx->saved_data["x_dtype"].toInt());
     const int64_t out = weight.size(0), in = weight.size(1), tokens = x2.size(0);
+    SparsePattern pattern;  // as forward saved it, after x and weight
+    pattern.rows = out;
+    pattern.cols = in;
+    pattern.row_ptr = saved[2];
+    pattern.col_idx = saved[3];
+    pattern.src = saved[4];
+    pattern.t_row_ptr = saved[5];
+    pattern.t_col_idx = saved[6];
+    pattern.t_src = saved[7];
     const at::Tensor dy = grads[0].reshape({tokens, out}).to(torch::kFloat32).contiguous();
     torch::autograd::variable_list result(10);
     if (ctx->needs_input_grad(0)) {
-      const at::Tensor t_values = gather(weight, saved[7]);
+      const at::Tensor t_values = gather(weight, pattern.t_src);
       at::Tensor dx = torch::empty({tokens, in}, torch::kFloat32);
-      spmm(isa, csr_view(saved[5], saved[6], t_values.data_ptr<float>(), in, out), dy, dx.data_ptr<float>());
+      run_spmm(isa, csr_view(pattern.t_row_ptr, pattern.t_col_idx, t_values.data_ptr<float>(), in, out), dy,
+               dx.data_ptr<float>());
       std::vector<int64_t> shape(grads[0].sizes().begin(), grads[0].sizes().end());
       shape.back() = in;
       result[0] = dx.view(shape).to(x_dtype);
     }
-    if (ctx->needs_input_grad(1)) result[1] = weight_gradient(isa, dy, x2, saved).to(weight.scalar_type());
+    if (ctx->needs_input_grad(1)) result[1] = weight_gradient(isa, dy, x2, pattern).to(weight.scalar_type());
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) result[2] = dy.sum(0);
     return result;
   }

@@ -403,9 +403,9 @@ TrainResult finished_result(const nlohmann::json& saved, const std::string& path
 class SparseTrainingScope {
  public:
   SparseTrainingScope(model::Bert& model, const prune::Mask* masks, const TrainConfig& cfg) : model_(model) {
+    LTH_CHECK(cfg.sparse_training == "auto" || cfg.sparse_training == "on" || cfg.sparse_training == "off",
+              UsageError, "--sparse-training must be auto, on or off, got '{}'", cfg.sparse_training);
     if (masks == nullptr || cfg.sparse_training == "off" || !torch::Device(cfg.device).is_cpu()) return;
-    LTH_CHECK(cfg.sparse_training == "auto" || cfg.sparse_training == "on", UsageError,
-              "--sparse-training must be auto, on or off, got '{}'", cfg.sparse_training);
     model::SparseOptions options;
     options.respect_crossover = cfg.sparse_training == "auto";
     const model::SparseUse use = model::use_sparse_training(model, masks->tensors, options);
