@@ -41,6 +41,11 @@ std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only
       .default_shown().in_range(positive_number());
   t->field("warmup_batch_size", "Warm-up batch size (0 = --batch-size)", [](auto& o) -> auto& { return o.warmup_batch_size; })
       .default_shown().in_range(count(0, 1 << 20));
+  t->field("warmup_eval_every",
+           "Measure retrieval on held-out text every this many warm-up steps (a step: 500it; 0 = only at the end; "
+           "default: ten times)",
+           [](auto& o) -> auto& { return o.warmup_eval_every; })
+      .step(false);
   t->field("task_weight", "Weight of the task loss in fine-tuning", [](auto& o) -> auto& { return o.task_weight; })
       .default_shown().in_range(non_negative_number());
   t->field("retrieval_weight", "Weight of the retrieval loss in fine-tuning", [](auto& o) -> auto& { return o.retrieval_weight; })

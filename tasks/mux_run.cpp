@@ -1,8 +1,10 @@
 #include "tasks/mux_run.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <torch/torch.h>
 
@@ -13,6 +15,7 @@
 #include "core/run_identity.h"
 #include "io/checkpoint.h"
 #include "model/load.h"
+#include "model/sparse.h"
 #include "mux/mux_model.h"
 #include "mux/mux_train.h"
 #include "prune/mask.h"
@@ -104,7 +107,7 @@ nlohmann::json evaluate_glue(mux::MuxBert& model, const GlueSplit& s, int64_t pa
             "internal: not every example was predicted exactly once");
   nlohmann::json j = glue::score(spec, s.split, s.examples, predicted, scores);
   j["n"] = model->n();
-  j["retrieval_accuracy"] = stats.retrieval_accuracy();
+  j.update(stats.retrieval_json());
   return j;
 }
 
@@ -178,6 +181,7 @@ mux::MuxTrainConfig train_config(const MuxTrainRun& run) {
   tc.warmup_steps = run.mux.warmup_steps;
   tc.warmup_lr = run.mux.warmup_lr;
   tc.warmup_batch_size = run.mux.warmup_batch_size;
+  tc.warmup_eval_every = run.mux.warmup_eval_every;
   tc.task_weight = run.mux.task_weight;
   tc.retrieval_weight = run.mux.retrieval_weight;
   tc.retrieval_fraction = run.mux.retrieval_fraction;
@@ -300,8 +304,9 @@ nlohmann::json run_mux_eval(MuxEvalRun run) {
   LTH_CHECK(!run.texts.empty(), UsageError, "give --task (GLUE or ner/conll2003) or --text (retrieval accuracy on raw text)");
   const auto features = text_features(run.texts, tok, max_length);
   const auto stats = mux::predict_mux(model, features, tok->pad_id(), run.batch_size, run.precision, run.device, true, nullptr);
-  return {{"task", "retrieval"}, {"split", "text"}, {"examples", stats.examples}, {"n", model->n()},
-          {"retrieval_accuracy", stats.retrieval_accuracy()}};
+  nlohmann::json j{{"task", "retrieval"}, {"split", "text"}, {"examples", stats.examples}, {"n", model->n()}};
+  j.update(stats.retrieval_json());
+  return j;
 }
 
 namespace {
@@ -322,31 +327,73 @@ model::Bert bench_bert(const std::string& name, std::shared_ptr<const tokenize::
   return bert;
 }
 
-// One multiplexed wrapper of `bert` per N. Index ids the tokenizer cannot give are stand-ins:
-// timing only, which ids the prefix holds does not change the cost.
-std::vector<mux::MuxBert> bench_models(model::Bert& bert, const std::set<int64_t>& ns, const MuxBenchRun& run,
-                                       const tokenize::Tokenizer* tok) {
-  std::vector<mux::MuxBert> models;
-  for (int64_t n : ns) {
+// A multiplexed wrapper of `bert` with settings `o`. Index ids the tokenizer cannot give are
+// stand-ins: timing only, which ids the prefix holds does not change the cost.
+mux::MuxBert bench_model(model::Bert& bert, const MuxSettings& o, uint64_t seed, const tokenize::Tokenizer* tok) {
+  auto mc = mux_config(o, seed);
+  bool resolved = false;
+  if (tok) {
+    try {
+      mux::resolve_index_tokens(mc, *tok);
+      resolved = true;
+    } catch (const ConfigError&) {
+    }
+  }
+  if (!resolved && mc.demux == mux::DemuxKind::kIndex) {
+    mc.filler_id = bert->config().vocab_size - 1;
+    mc.index_ids.clear();
+    for (int64_t i = 0; i < o.n; ++i) mc.index_ids.push_back(bert->config().vocab_size - 2 - i);
+  }
+  return mux::MuxBert(bert, mc);
+}
+
+// The configurations to time: every --n with the command's settings, and every trained run's own
+// (N, mux, demux, mask), each once; dense ones first (the first dense N=1 is the speedups' base).
+std::vector<MuxSettings> bench_variants(const MuxBenchRun& run, const std::vector<mux::TrainedRun>& trained) {
+  std::vector<MuxSettings> out;
+  auto add = [&](const MuxSettings& o) {
+    LTH_CHECK(o.n >= 1, UsageError, "--n values must be >= 1, got {}", o.n);
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const MuxSettings& v) {
+      return v.n == o.n && v.mux == o.mux && v.demux == o.demux && v.mask == o.mask;
+    });
+    if (!seen) out.push_back(o);
+  };
+  for (int64_t n : std::set<int64_t>(run.ns.begin(), run.ns.end())) {
     MuxSettings o = run.mux;
     o.n = n;
-    auto mc = mux_config(o, run.bench.seed);
-    bool resolved = false;
-    if (tok) {
-      try {
-        mux::resolve_index_tokens(mc, *tok);
-        resolved = true;
-      } catch (const ConfigError&) {
-      }
-    }
-    if (!resolved && mc.demux == mux::DemuxKind::kIndex) {
-      mc.filler_id = bert->config().vocab_size - 1;
-      mc.index_ids.clear();
-      for (int64_t i = 0; i < n; ++i) mc.index_ids.push_back(bert->config().vocab_size - 2 - i);
-    }
-    models.emplace_back(bert, mc);
+    add(o);
   }
-  return models;
+  for (const auto& t : trained) {
+    MuxSettings o = run.mux;
+    o.n = t.n;
+    o.mux = t.mux;
+    o.demux = t.demux;
+    o.index_tokens = t.index_tokens;
+    o.mask = t.mask;
+    add(o);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const MuxSettings& a, const MuxSettings& b) {
+    return std::make_tuple(!a.mask.empty(), a.mask, a.n) < std::make_tuple(!b.mask.empty(), b.mask, b.n);
+  });
+  return out;
+}
+
+// A BERT for the bench with `mask_path` applied; its pruned encoder matrices run through the sparse
+// kernel where that beats dense at their density, as a sparse export's would. `sparsity`: the share
+// of the mask's weights it prunes (0 without a mask).
+model::Bert masked_bench_bert(const MuxBenchRun& run, const std::string& mask_path,
+                              std::shared_ptr<const tokenize::Tokenizer>& tok, double& sparsity) {
+  torch::manual_seed(run.bench.seed);
+  model::Bert bert = bench_bert(run.model, tok);
+  const prune::Mask mask = read_mask(mask_path, bert);
+  mask.apply(bert);
+  sparsity = mask.tensors.empty() ? 0.0 : mask.sparsity();
+  if (!mask.tensors.empty()) {
+    const auto use = model::use_packed_weights(bert, model::pack_masked_encoder_weights(bert, mask.tensors));
+    log::info("mux", "bench: mask {} ({:.1f}% pruned): {} encoder matrices sparse, {} dense", mask_path,
+              100.0 * sparsity, use.sparse, use.dense);
+  }
+  return bert;
 }
 
 }  // namespace
@@ -355,16 +402,33 @@ mux::BenchReport run_mux_bench(const MuxBenchRun& run) {
   mux::BenchReport report{run.model, run.mux.mux, run.mux.demux, run.mux.mask, run.bench, 0, {}, {}};
   const auto main_metric_of = [](const std::string& task) { return glue::find_task(task).main_metric; };
   for (const auto& d : run.runs) report.runs.push_back(mux::read_trained_run(d, main_metric_of));
-  std::set<int64_t> ns(run.ns.begin(), run.ns.end());
-  for (const auto& r : report.runs) ns.insert(r.n);
-  for (int64_t n : ns) LTH_CHECK(n >= 1, UsageError, "--n values must be >= 1, got {}", n);
+  const auto variants = bench_variants(run, report.runs);
 
-  torch::manual_seed(run.bench.seed);
+  // One BERT per mask (the command's own first: it is the plain row), then one wrapper per variant.
   std::shared_ptr<const tokenize::Tokenizer> tok;
-  model::Bert bert = bench_bert(run.model, tok);
-  read_mask(run.mux.mask, bert).apply(bert);
-  auto models = bench_models(bert, ns, run, tok.get());
-  report.rows = mux::bench_throughput(bert, models, run.bench);
+  std::map<std::string, std::pair<model::Bert, double>> berts;
+  auto bert_for = [&](const std::string& mask) -> std::pair<model::Bert, double>& {
+    auto it = berts.find(mask);
+    if (it == berts.end()) {
+      double sparsity = 0.0;
+      model::Bert bert = masked_bench_bert(run, mask, tok, sparsity);
+      it = berts.emplace(mask, std::make_pair(bert, sparsity)).first;
+    }
+    return it->second;
+  };
+  model::Bert plain = bert_for(run.mux.mask).first;
+  std::vector<mux::MuxBert> models;
+  for (const auto& v : variants) models.push_back(bench_model(bert_for(v.mask).first, v, run.bench.seed, tok.get()));
+  report.rows = mux::bench_throughput(plain, models, run.bench);
+  report.rows[0].mask = run.mux.mask;
+  report.rows[0].sparsity = berts.at(run.mux.mask).second;
+  for (size_t k = 0; k < variants.size(); ++k) {
+    auto& row = report.rows[k + 1];
+    row.mux = variants[k].mux;
+    row.demux = variants[k].demux;
+    row.mask = variants[k].mask;
+    row.sparsity = berts.at(variants[k].mask).second;
+  }
   report.threads = at::get_num_threads();
   return report;
 }

@@ -28,6 +28,7 @@ struct MuxSettings {
   int64_t warmup_steps = 0;
   double warmup_lr = 1e-4;
   int64_t warmup_batch_size = 0;
+  std::string warmup_eval_every;  // "" = ten times over the warm-up
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
   double retrieval_fraction = 1.0;

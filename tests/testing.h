@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 
 namespace lth::testing {
@@ -52,6 +54,8 @@ bool wait_for_file(const std::string& path, int pid, int timeout_seconds = 120);
 int temp_files_in(const std::string& dir);
 // Shell-quotes one argument.
 std::string quote(const std::string& arg);
+// Every line of a JSON-lines file (metrics.jsonl), parsed.
+std::vector<nlohmann::json> read_jsonl(const std::string& path);
 
 // The message of the `E` that `fn` throws, or "<no error>" when it returns normally (so a check on
 // the message fails). Any other exception propagates and fails the test case.

@@ -127,10 +127,8 @@ std::vector<BenchRow> summarise(std::vector<Job>& jobs) {
     j.row.instances_per_s = static_cast<double>(j.row.instances) / j.row.seconds;
     rows.push_back(j.row);
   }
-  double base = rows[0].instances_per_s;
-  for (const auto& r : rows) {
-    if (r.n == 1) base = r.instances_per_s;
-  }
+  const auto first_n1 = std::find_if(rows.begin(), rows.end(), [](const BenchRow& r) { return r.n == 1; });
+  const double base = (first_n1 != rows.end() ? *first_n1 : rows[0]).instances_per_s;
   for (auto& r : rows) {
     r.speedup = r.instances_per_s / base;
     r.speedup_vs_plain = r.instances_per_s / rows[0].instances_per_s;

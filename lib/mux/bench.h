@@ -27,12 +27,17 @@ struct BenchRow {
   int64_t instances = 0;     // per forward pass
   double seconds = 0.0;      // median seconds per forward pass
   double instances_per_s = 0.0;
-  double speedup = 0.0;      // instances/s over the N=1 row (or plain when there is no N=1)
+  double speedup = 0.0;      // instances/s over the first N=1 row (or plain when there is no N=1)
   double speedup_vs_plain = 0.0;
+  // What the caller measured (bench_throughput leaves them empty): the model's mux and demux kinds,
+  // its ticket mask and the share of encoder weights that mask prunes.
+  std::string mux, demux, mask;
+  double sparsity = 0.0;
 };
 
 // `plain` is run as a baseline (plain BERT forward, same head, same inputs per instance); `models`
-// are multiplexed wrappers of the same BERT, one per N. Inference mode, no gradients.
+// are multiplexed wrappers of it or of other BERTs of its shape (e.g. tickets of it), one row each,
+// in their order after plain's. Inference mode, no gradients.
 std::vector<BenchRow> bench_throughput(model::Bert& plain, std::vector<MuxBert>& models, const BenchConfig& config);
 
 // A randomly initialised BERT of a known shape: "bert-base" (12×768, 12 heads, 3072) or "bert-tiny"

@@ -168,6 +168,18 @@ model::BertOutputs forward_rows(MuxBert& model, const train::Batch& batch, const
   return first_rows(out.task, rows);
 }
 
+double PredictStats::retrieval_unigram_accuracy() const {
+  int64_t most = 0;
+  for (const auto& [token, count] : retrieval_target_counts) most = std::max(most, count);
+  return share(most);
+}
+
+nlohmann::json PredictStats::retrieval_json() const {
+  return {{"retrieval_accuracy", retrieval_accuracy()},
+          {"retrieval_any_instance_accuracy", retrieval_any_instance_accuracy()},
+          {"retrieval_unigram_accuracy", retrieval_unigram_accuracy()}};
+}
+
 PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& features, int64_t pad_id,
                          int64_t batch_size, const std::string& precision, const std::string& device, bool retrieval,
                          const std::function<void(const std::vector<int64_t>&, const model::BertOutputs&)>& consume,
@@ -194,6 +206,11 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
         auto [correct, counted] = retrieval_hits(out.retrieval_logits, out.retrieval_targets);
         stats.retrieval_correct += correct;
         stats.retrieval_counted += counted;
+        stats.retrieval_any_instance +=
+            retrieval_any_instance_hits(out.retrieval_logits, out.retrieval_positions, batch.input_ids, n);
+        const auto targets = out.retrieval_targets.to(torch::kCPU).contiguous();
+        const auto* t = targets.data_ptr<int64_t>();
+        for (int64_t k = 0; k < targets.numel(); ++k) ++stats.retrieval_target_counts[t[k]];
       }
       if (consume) {
         consume(std::vector<int64_t>(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(real)),
@@ -209,8 +226,8 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
 
 namespace {
 
-// The retrieval warm-up (a training run in run_dir/warmup), evaluated at its end by its retrieval
-// accuracy on held-out text; returns those metrics. When it finished before (a restarted run), the
+// The retrieval warm-up (a training run in run_dir/warmup), evaluated by its retrieval accuracy on
+// held-out text along the way and at its end; returns the final metrics. When it finished before (a restarted run), the
 // model and the generators continue from the state it kept.
 nlohmann::json warm_up(MuxBert& model, const std::vector<train::Feature>& text, const std::vector<train::Feature>& dev,
                        int64_t pad_id, const MuxTrainConfig& config, const MuxTrainHooks& hooks,
@@ -222,7 +239,10 @@ nlohmann::json warm_up(MuxBert& model, const std::vector<train::Feature>& text, 
   w.batch_size = config.warmup_batch_size > 0 ? config.warmup_batch_size : cfg.batch_size;
   w.length = fmt::format("{}it", config.warmup_steps);
   w.warmup = fmt::format("{}it", std::min<int64_t>(config.warmup_steps / 10, 1000));
-  w.eval_every = "0it";  // only at the end
+  // Retrieval on held-out text ten times over the warm-up by default: its learning curve.
+  w.eval_every = config.warmup_eval_every.empty()
+                     ? fmt::format("{}it", std::max<int64_t>(1, config.warmup_steps / 10))
+                     : config.warmup_eval_every;
   w.save_models = false;
   w.keep_final_state = true;
   MuxTrainee trainee(model, "warmup", train::LabelKind::kNone, config, {{"n", model->n()}});
@@ -230,9 +250,12 @@ nlohmann::json warm_up(MuxBert& model, const std::vector<train::Feature>& text, 
   h.evaluate = [&](model::Bert&, const train::EvalContext&) {
     const auto stats = predict_mux(model, dev.empty() ? text : dev, pad_id, cfg.batch_size, cfg.precision, cfg.device,
                                    true, nullptr);
-    log::info("mux", "warm-up retrieval accuracy {:.4f} on {} sequences", stats.retrieval_accuracy(), stats.examples);
-    return nlohmann::json{{"phase", "warmup"}, {"n", model->n()}, {"examples", stats.examples},
-                          {"retrieval_accuracy", stats.retrieval_accuracy()}};
+    log::info("mux", "warm-up retrieval accuracy {:.4f} (any instance's token {:.4f}, unigram baseline {:.4f}) on {} sequences",
+              stats.retrieval_accuracy(), stats.retrieval_any_instance_accuracy(), stats.retrieval_unigram_accuracy(),
+              stats.examples);
+    nlohmann::json m{{"phase", "warmup"}, {"n", model->n()}, {"examples", stats.examples}};
+    m.update(stats.retrieval_json());
+    return m;
   };
   const std::string dir = run_dir + "/warmup";
   log::info("mux", "retrieval warm-up: {} steps on {} text sequences, N={}", config.warmup_steps, text.size(), model->n());

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,13 @@ struct MuxTrainConfig {
   // The task phase's settings, all of them (length, lr, warmup, batch_size, grad_accum, seed,
   // eval_every, save_every, precision, dist, profile, ...). The warm-up runs with the same ones
   // except: length warmup_steps, lr warmup_lr with a linear warm-up over min(warmup_steps / 10,
-  // 1000) steps, batch_size warmup_batch_size, batches drawn with seed + 7717, evaluated once at its
-  // end (retrieval accuracy), no saved models.
+  // 1000) steps, batch_size warmup_batch_size, batches drawn with seed + 7717, evaluated every
+  // warmup_eval_every and at its end (retrieval accuracy), no saved models.
   train::TrainConfig train;
   int64_t warmup_steps = 0;   // retrieval warm-up optimizer steps (0 = none)
   double warmup_lr = 1e-4;    // warm-up peak LR (linear warm-up, then linear decay to 0 over the warm-up)
   int64_t warmup_batch_size = 0;  // 0 = train.batch_size
+  std::string warmup_eval_every;  // retrieval on held-out text every this step ("500it"; "" = ten times, "0it" = at the end)
   double task_weight = 0.9;
   double retrieval_weight = 0.1;
   double retrieval_fraction = 1.0;  // share of positions the retrieval loss scores in training (1 = all)
@@ -68,8 +70,22 @@ struct PredictStats {
   int64_t forward_rows = 0;        // rows run, duplicates included
   int64_t retrieval_correct = 0;
   int64_t retrieval_counted = 0;
-  double retrieval_accuracy() const {
-    return retrieval_counted > 0 ? static_cast<double>(retrieval_correct) / static_cast<double>(retrieval_counted) : 0.0;
+  // Predictions naming the token of any instance of the group at the position (the right one or
+  // another's): what a model that mixes but cannot tell the instances apart scores.
+  int64_t retrieval_any_instance = 0;
+  // How often each target token occurs among the scored positions: the unigram baseline is the
+  // share of the most frequent one (what always guessing that token scores).
+  std::map<int64_t, int64_t> retrieval_target_counts;
+
+  double retrieval_accuracy() const { return share(retrieval_correct); }
+  double retrieval_any_instance_accuracy() const { return share(retrieval_any_instance); }
+  double retrieval_unigram_accuracy() const;
+  // {"retrieval_accuracy", "retrieval_any_instance_accuracy", "retrieval_unigram_accuracy"}.
+  nlohmann::json retrieval_json() const;
+
+ private:
+  double share(int64_t k) const {
+    return retrieval_counted > 0 ? static_cast<double>(k) / static_cast<double>(retrieval_counted) : 0.0;
   }
 };
 

@@ -2,6 +2,7 @@
 // print stylesheet and a stable id on every section and plot.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 
 #include <fmt/format.h>
@@ -283,6 +284,73 @@ void transfer_section(std::string& o, const Report& report) {
   o += "<figure>\n" + svg::heatmap(h) + "</figure>\n</section>\n";
 }
 
+// The frontier (task metric vs speedup, one line per sparsity through its N values) and the
+// retrieval warm-up curves against the unigram baseline.
+void mux_section(std::string& o, const Report& report) {
+  if (!report.mux) return;
+  const MuxFrontier& f = *report.mux;
+  o += "<section id=\"mux\">\n<h2>Multiplexing: accuracy × throughput</h2>\n";
+  o += fmt::format("<p class=\"note\">Instances/s measured side by side by <code>lth mux bench</code> ({}, seq-len {}, {} threads, "
+                   "{} interleaved rounds; speedup over the first dense N=1 configuration) from <code>{}</code>, beside each "
+                   "trained run's scores. Unigram: always guessing the most frequent token.</p>\n",
+                   escape(f.model), f.seq_len, f.threads, f.rounds, escape(f.path));
+  o += "<table id=\"mux-table\"><thead><tr><th>N</th><th>sparsity</th><th>mux / demux</th><th>instances/s</th><th>speedup</th>"
+       "<th>task</th><th>metric</th><th>value</th><th>retrieval</th><th>warm-up retrieval</th><th>unigram</th><th>run</th></tr></thead><tbody>\n";
+  for (const MuxPoint& p : f.points) {
+    o += fmt::format("<tr><td>{}</td><td>{}</td><td>{} / {}</td><td>{:.1f}</td><td>{:.2f}x</td><td>{}</td><td>{}</td><td>{}</td>"
+                     "<td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
+                     p.n, text::mux_sparsity(p), escape(p.mux), escape(p.demux), p.instances_per_s, p.speedup,
+                     escape(p.run.empty() ? "—" : (p.task.empty() ? "warm-up" : p.task)), escape(p.metric),
+                     text::opt_num(p.value), text::opt_num(p.retrieval), text::opt_num(p.warmup_retrieval),
+                     text::opt_num(p.unigram), escape(p.run));
+  }
+  o += "</tbody></table>\n";
+  // One series per sparsity and mux/demux, its points in N order (= throughput order).
+  std::map<std::string, std::vector<const MuxPoint*>> lines;
+  for (const MuxPoint& p : f.points) {
+    if (p.value) lines[text::mux_sparsity(p) + " " + p.mux + "/" + p.demux].push_back(&p);
+  }
+  if (!lines.empty()) {
+    svg::LineChart chart;
+    chart.id = "mux-frontier";
+    chart.title = "task metric vs throughput (points: N = 1, 2, 5, 10, ...)";
+    chart.x_label = "speedup over dense N=1 (instances/s)";
+    chart.y_label = "task metric";
+    chart.x_percent = false;
+    size_t color = 0;
+    for (const auto& [name, points] : lines) {
+      svg::Series s;
+      s.name = name;
+      s.color = svg::palette(color++);
+      for (const MuxPoint* p : points) s.points.push_back(svg::Point{p->speedup, *p->value, std::nullopt});
+      std::sort(s.points.begin(), s.points.end(), [](const svg::Point& a, const svg::Point& b) { return a.x < b.x; });
+      chart.series.push_back(std::move(s));
+    }
+    o += "<figure>\n" + svg::line_chart(chart) + "</figure>\n";
+  }
+  svg::LineChart curves;
+  curves.id = "mux-warmup";
+  curves.title = "retrieval accuracy on held-out text over the warm-up";
+  curves.x_label = "warm-up step";
+  curves.y_label = "retrieval accuracy";
+  curves.x_percent = false;
+  size_t color = 0;
+  for (const MuxPoint& p : f.points) {
+    if (p.warmup_curve.empty()) continue;
+    svg::Series s;
+    s.name = fmt::format("N={} {}", p.n, text::mux_sparsity(p));
+    s.color = svg::palette(color++);
+    for (const auto& [step, value] : p.warmup_curve) s.points.push_back(svg::Point{static_cast<double>(step), value, std::nullopt});
+    curves.series.push_back(std::move(s));
+    if (p.unigram && !curves.reference) {
+      curves.reference = *p.unigram;
+      curves.reference_label = "unigram baseline";
+    }
+  }
+  if (!curves.series.empty()) o += "<figure>\n" + svg::line_chart(curves) + "</figure>\n";
+  o += "</section>\n";
+}
+
 void runs_section(std::string& o, const Report& report) {
   o += "<section id=\"runs\">\n<h2>Runs and warnings</h2>\n";
   o += "<table id=\"runs-table\"><thead><tr><th>run directory</th><th>task</th><th>seed</th><th>group</th><th>levels</th></tr></thead><tbody>\n";
@@ -314,12 +382,14 @@ std::string render_html(const Report& report) {
                    report.runs.size(), report.runs.size() == 1 ? "" : "s", report.groups.size(), report.groups.size() == 1 ? "" : "s",
                    LTH_VERSION, report.warnings.empty() ? "" : fmt::format(" · {} warning(s)", report.warnings.size()));
   o += "<nav><a href=\"#summary\">Summary</a><a href=\"#curves\">Curves</a><a href=\"#heatmap\">Per-matrix sparsity</a>"
-       "<a href=\"#overlap\">Mask overlap</a><a href=\"#transfer\">Transfer</a><a href=\"#runs\">Runs and warnings</a></nav>\n</header>\n<main>\n";
+       "<a href=\"#overlap\">Mask overlap</a><a href=\"#transfer\">Transfer</a>"
+       "<a href=\"#mux\">Multiplexing</a><a href=\"#runs\">Runs and warnings</a></nav>\n</header>\n<main>\n";
   summary_section(o, report);
   curves_section(o, report);
   heatmap_section(o, report);
   overlap_section(o, report);
   transfer_section(o, report);
+  mux_section(o, report);
   runs_section(o, report);
   o += "</main>\n</body>\n</html>\n";
   return o;

@@ -139,6 +139,34 @@ void transfer_section(std::string& o, const Report& report) {
   matrix_rows(o, t.sources, t.scores);
 }
 
+void mux_section(std::string& o, const Report& report) {
+  if (!report.mux) return;
+  const MuxFrontier& f = *report.mux;
+  o += "## Multiplexing: accuracy × throughput\n\n";
+  o += fmt::format("Instances/s of each configuration measured side by side by `lth mux bench` ({}, seq-len {}, {} threads, "
+                   "{} interleaved rounds; speedup over the first dense N=1 configuration) from `{}`; beside it, the "
+                   "trained run's task metric, its retrieval accuracy on the dev set, and after the warm-up its "
+                   "retrieval accuracy on held-out text against the unigram baseline (always guessing the most "
+                   "frequent token).\n\n",
+                   cell(f.model), f.seq_len, f.threads, f.rounds, cell(f.path));
+  o += "| N | sparsity | mux / demux | instances/s | speedup | task | metric | value | retrieval | warm-up retrieval | unigram | run |\n"
+       "|---:|---:|---|---:|---:|---|---|---:|---:|---:|---:|---|\n";
+  for (const MuxPoint& p : f.points) {
+    o += fmt::format("| {} | {} | {} / {} | {:.1f} | {:.2f}x | {} | {} | {} | {} | {} | {} | {} |\n", p.n,
+                     text::mux_sparsity(p), cell(p.mux), cell(p.demux), p.instances_per_s, p.speedup,
+                     p.run.empty() ? "—" : cell(p.task.empty() ? "warm-up" : p.task), cell(p.metric), text::opt_num(p.value),
+                     text::opt_num(p.retrieval), text::opt_num(p.warmup_retrieval), text::opt_num(p.unigram),
+                     p.run.empty() ? "—" : "`" + cell(p.run) + "`");
+  }
+  o += "\n### Retrieval over the warm-up\n\nHeld-out retrieval accuracy at each evaluation (step: accuracy); "
+       "the plot is in the HTML report.\n\n| N | sparsity | run | curve |\n|---:|---:|---|---|\n";
+  for (const MuxPoint& p : f.points) {
+    if (p.warmup_curve.empty()) continue;
+    o += fmt::format("| {} | {} | `{}` | {} |\n", p.n, text::mux_sparsity(p), cell(p.run), text::curve(p.warmup_curve));
+  }
+  o += "\n";
+}
+
 void runs_section(std::string& o, const Report& report) {
   o += "## Runs and warnings\n\n| run | task | seed | group | levels |\n|---|---|---:|---:|---:|\n";
   for (const RunInfo& r : report.runs) {
@@ -164,6 +192,7 @@ std::string render_markdown(const Report& report) {
   matrices_section(o, report);
   overlap_section(o, report);
   transfer_section(o, report);
+  mux_section(o, report);
   runs_section(o, report);
   return o;
 }

@@ -13,6 +13,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "prune/matching.h"
+#include "report/mux_frontier.h"
 
 namespace lth::report {
 namespace fs = std::filesystem;
@@ -249,9 +250,8 @@ std::vector<SimilarityMatrix> similarity(const std::vector<RunData>& runs, const
   return out;
 }
 
-std::optional<TransferMatrix> read_transfer(const std::string& path, Problems& problems) {
+std::optional<TransferMatrix> read_transfer(const Json& j, const std::string& path, Problems& problems) {
   try {
-    const Json j = read_json_file(path);
     TransferMatrix t;
     t.path = path;
     LTH_CHECK(j.is_object(), IoError, "{}: expected a JSON object", path);
@@ -344,16 +344,41 @@ Format parse_format(const std::string& name) {
 
 namespace {
 
+// A file input: a transfer matrix or a multiplexing bench, told apart by their content.
+void read_file_input(const std::string& path, std::optional<TransferMatrix>& transfer, std::optional<MuxFrontier>& mux,
+                     Problems& problems) {
+  Json j;
+  try {
+    j = read_json_file(path);
+  } catch (const Error& e) {
+    problems.add(fmt::format("{}; ignored", e.what()));
+    return;
+  }
+  if (is_mux_bench_json(j)) {
+    if (mux) {
+      problems.add(fmt::format("{}: a second multiplexing bench; ignored", path));
+      return;
+    }
+    try {
+      mux = read_mux_frontier(j, path);
+    } catch (const Error& e) {
+      problems.add(fmt::format("{}; no multiplexing section", e.what()));
+    }
+    return;
+  }
+  if (transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", path));
+  else transfer = read_transfer(j, path, problems);
+}
+
 // The run directories of the inputs (a directory of run directories is expanded), and the transfer
-// matrix when one is given; what cannot be read becomes a problem.
+// matrix and multiplexing bench when given; what cannot be read becomes a problem.
 std::vector<RunData> read_inputs(const std::vector<std::string>& inputs, std::optional<TransferMatrix>& transfer,
-                                 Problems& problems) {
+                                 std::optional<MuxFrontier>& mux, Problems& problems) {
   std::vector<RunData> runs;
   for (const std::string& input : inputs) {
     std::error_code ec;
     if (fs::is_regular_file(input, ec)) {
-      if (transfer) problems.add(fmt::format("{}: a second transfer matrix; ignored", input));
-      else transfer = read_transfer(input, problems);
+      read_file_input(input, transfer, mux, problems);
       continue;
     }
     if (!fs::exists(input, ec)) {
@@ -403,9 +428,9 @@ std::vector<std::vector<int>> group_members(const std::vector<RunData>& runs) {
 Report build_report(const std::vector<std::string>& inputs) {
   Problems problems;
   Report report;
-  std::vector<RunData> runs = read_inputs(inputs, report.transfer, problems);
-  if (runs.empty()) {
-    LTH_FAIL(IoError, "no readable IMP run directory among {} input(s){}", inputs.size(),
+  std::vector<RunData> runs = read_inputs(inputs, report.transfer, report.mux, problems);
+  if (runs.empty() && !report.mux) {
+    LTH_FAIL(IoError, "no readable IMP run directory or multiplexing bench among {} input(s){}", inputs.size(),
              problems.list().empty() ? "" : fmt::format(" (first problem: {})", problems.list().front()));
   }
   const std::vector<std::vector<int>> members = group_members(runs);
@@ -521,6 +546,22 @@ Json transfer_json(const std::optional<TransferMatrix>& transfer) {
               {"scores", opt_matrix(t.scores)}};
 }
 
+Json mux_json(const std::optional<MuxFrontier>& mux) {
+  if (!mux) return nullptr;
+  Json points = Json::array();
+  for (const MuxPoint& p : mux->points) {
+    Json curve = Json::array();
+    for (const auto& [step, value] : p.warmup_curve) curve.push_back(Json{{"step", step}, {"retrieval_accuracy", value}});
+    points.push_back(Json{{"n", p.n}, {"mux", p.mux}, {"demux", p.demux}, {"mask", p.mask}, {"sparsity", p.sparsity},
+                          {"instances_per_s", p.instances_per_s}, {"speedup", p.speedup}, {"run", p.run},
+                          {"task", p.task}, {"metric", p.metric}, {"value", opt(p.value)},
+                          {"retrieval_accuracy", opt(p.retrieval)}, {"warmup_retrieval_accuracy", opt(p.warmup_retrieval)},
+                          {"warmup_unigram_accuracy", opt(p.unigram)}, {"warmup_curve", curve}});
+  }
+  return Json{{"path", mux->path}, {"model", mux->model}, {"seq_len", mux->seq_len}, {"threads", mux->threads},
+              {"rounds", mux->rounds}, {"points", points}};
+}
+
 }  // namespace
 
 std::string render_json(const Report& report) {
@@ -533,6 +574,7 @@ std::string render_json(const Report& report) {
   j["groups"] = groups;
   j["similarity"] = similarity_json(report.similarity);
   j["transfer"] = transfer_json(report.transfer);
+  j["mux"] = mux_json(report.mux);
   j["warnings"] = report.warnings;
   return j.dump(2) + "\n";
 }

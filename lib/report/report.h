@@ -119,6 +119,27 @@ struct TransferMatrix {
   std::vector<std::vector<std::optional<double>>> scores;  // [source][target]
 };
 
+// `lth mux bench --json` (FORMATS.md): the throughput of each multiplexed configuration measured
+// side by side, and beside it the accuracy of the trained runs it was given (--runs). One entry per
+// (configuration, run); a configuration without a run has an empty `run`.
+struct MuxPoint {
+  int64_t n = 0;
+  std::string mux, demux, mask;
+  double sparsity = 0.0;  // share of the mask's weights pruned (0: dense)
+  double instances_per_s = 0.0;
+  double speedup = 0.0;  // over the first dense N=1 configuration of the bench
+  std::string run, task, metric;
+  std::optional<double> value;  // the run's task metric (or its retrieval accuracy for a warm-up-only run)
+  std::optional<double> retrieval, warmup_retrieval, unigram;
+  std::vector<std::pair<int64_t, double>> warmup_curve;  // held-out retrieval accuracy over the warm-up
+};
+
+struct MuxFrontier {
+  std::string path, model;
+  int64_t seq_len = 0, threads = 0, rounds = 0;
+  std::vector<MuxPoint> points;
+};
+
 struct RunInfo {
   std::string path;
   std::string task;
@@ -134,11 +155,13 @@ struct Report {
   std::vector<Group> groups;
   std::vector<SimilarityMatrix> similarity;
   std::optional<TransferMatrix> transfer;
+  std::optional<MuxFrontier> mux;
   std::vector<std::string> warnings;
 };
 
-// Reads the inputs (run directories, directories of run directories, transfer-matrix.json files).
-// Problems become warnings; throws IoError when no run is readable.
+// Reads the inputs (run directories, directories of run directories, transfer-matrix.json and
+// `lth mux bench --json` files). Problems become warnings; throws IoError when there is neither a
+// readable run nor a multiplexing bench.
 Report build_report(const std::vector<std::string>& inputs);
 
 std::string render_json(const Report& report);

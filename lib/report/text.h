@@ -98,4 +98,14 @@ inline std::string finding(const Group& g) {
   return out;
 }
 
+// A multiplexing point's configuration: "dense" or the mask's sparsity, then N and mux/demux.
+inline std::string mux_sparsity(const MuxPoint& p) { return p.mask.empty() ? "dense" : pct(p.sparsity); }
+inline std::string opt_num(const std::optional<double>& v) { return v ? num(*v) : "—"; }
+// A warm-up curve as "step: accuracy, ...".
+inline std::string curve(const std::vector<std::pair<int64_t, double>>& points) {
+  std::string out;
+  for (const auto& [step, value] : points) out += fmt::format("{}{}: {:.3f}", out.empty() ? "" : ", ", step, value);
+  return out.empty() ? "—" : out;
+}
+
 }  // namespace lth::report::text

@@ -96,10 +96,8 @@ double max_abs_diff(const std::string& a_path, const std::string& b_path, const 
 
 std::vector<nlohmann::json> dev_lines(const std::string& run) {
   std::vector<nlohmann::json> out;
-  std::istringstream in(lth::read_file(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j.value("split", "") == "dev") out.push_back(j);
+  for (auto& j : lt::read_jsonl(run + "/metrics.jsonl")) {
+    if (j.value("split", "") == "dev") out.push_back(std::move(j));
   }
   return out;
 }

@@ -665,6 +665,19 @@ TEST_SUITE("mux") {
     CHECK(trained["examples"] == 7);
     const auto warmup_result = lth::read_json_file(run + "/warmup/result.json");
     CHECK(warmup_result.at("final").at("step") == 3);  // measured after --warmup-steps 3
+    // The warm-up's learning curve: held-out retrieval ten times over the warm-up (here: every step),
+    // with the unigram baseline and the any-instance share, which bound the accuracy.
+    std::vector<int64_t> curve_steps;
+    for (const auto& line : testing::read_jsonl(run + "/warmup/metrics.jsonl")) {
+      if (line.value("split", "") != "dev") continue;
+      curve_steps.push_back(line.at("step").get<int64_t>());
+      const double acc = line.at("retrieval_accuracy"), any = line.at("retrieval_any_instance_accuracy"),
+                   unigram = line.at("retrieval_unigram_accuracy");
+      CHECK(acc <= any);
+      CHECK(unigram > 0.0);
+      CHECK(unigram <= 1.0);
+    }
+    CHECK(curve_steps == std::vector<int64_t>{1, 2, 3});
     CHECK(trained.at("warmup_retrieval_accuracy") == warmup_result.at("final").at("retrieval_accuracy"));
     CHECK(lth::path_exists(run + "/model/mux.safetensors"));
     CHECK(lth::path_exists(run + "/model/mux_config.json"));
@@ -726,21 +739,29 @@ TEST_SUITE("mux") {
     INFO(bench.err);
     REQUIRE(bench.exit_code == 0);
     auto b = nlohmann::json::parse(bench.out);
-    REQUIRE(b["rows"].size() == 3);
-    std::set<int64_t> ns;
+    // --n 1,2,5 with the command's settings (hadamard/index), and the run's own configuration
+    // (N=2, ortho/index): the throughput beside its accuracy is that of the model it trained.
+    REQUIRE(b["rows"].size() == 4);
+    std::vector<std::string> configs;
     for (const auto& row : b["rows"]) {
-      ns.insert(row["n"].get<int64_t>());
+      configs.push_back(fmt::format("{} {}/{}", row["n"].get<int64_t>(), row["mux"].get<std::string>(),
+                                    row["demux"].get<std::string>()));
       CHECK(row["instances_per_s"].get<double>() > 0);
+      CHECK(row["sparsity"].get<double>() == 0.0);
       // Throughput over the N=1 row's.
       CHECK(row["speedup"].get<double>() ==
             doctest::Approx(row["instances_per_s"].get<double>() / b["rows"][0]["instances_per_s"].get<double>()));
     }
-    CHECK(ns == std::set<int64_t>{1, 2, 5});
+    CHECK(configs == std::vector<std::string>{"1 hadamard/index", "2 hadamard/index", "2 ortho/index", "5 hadamard/index"});
     CHECK(b["rows"][0]["speedup"].get<double>() == doctest::Approx(1.0));
-    // The trained run (N=2) sits beside the N=2 row only, with its dev accuracy.
-    CHECK_FALSE(b["rows"][0].contains("runs"));
-    REQUIRE(b["rows"][1]["runs"].size() == 1);
-    CHECK(b["rows"][1]["runs"][0]["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
+    // The trained run sits beside its own configuration's row only, with its dev accuracy and curve.
+    for (size_t k : {0, 1, 3}) CHECK_FALSE(b["rows"][k].contains("runs"));
+    REQUIRE(b["rows"][2]["runs"].size() == 1);
+    const auto& bench_run = b["rows"][2]["runs"][0];
+    CHECK(bench_run["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
+    CHECK(bench_run["metric"] == "accuracy");
+    REQUIRE(bench_run["warmup_curve"].size() == 3);
+    CHECK(bench_run["warmup_curve"][2]["retrieval_accuracy"] == warmup_result.at("final").at("retrieval_accuracy"));
 
     auto text_bench = testing::run_lth("mux bench --model bert-tiny --n 1,2 --seq-len 8 --rounds 1 --threads 1");
     INFO(text_bench.err);
@@ -764,6 +785,34 @@ TEST_SUITE("mux") {
     const auto q = trained_masked->bert->named_parameters()[qname];
     CHECK(q.masked_select(qmask.eq(0)).eq(0).all().item<bool>());
     CHECK(q.masked_select(qmask.eq(1)).ne(0).all().item<bool>());
+    // The frontier over sparsity: the masked run's row is its own (N=2, keys, its mask), with the
+    // mask's pruned share; the dense run's stays dense. lth report reads the same JSON.
+    auto frontier = testing::run_lth("mux bench --model " + model + " --n 1 --seq-len 16 --rounds 1 --threads 1 --json --runs " +
+                                     testing::quote(run) + " " + testing::quote(masked_run));
+    INFO(frontier.err);
+    REQUIRE(frontier.exit_code == 0);
+    const auto f = nlohmann::json::parse(frontier.out);
+    REQUIRE(f["rows"].size() == 3);
+    const auto& masked_row = f["rows"][2];
+    CHECK(masked_row["demux"] == "keys");
+    CHECK(masked_row["mask"] == tmp.file("mask.safetensors"));
+    CHECK(masked_row["sparsity"].get<double>() == doctest::Approx(qmask.eq(0).sum().item<double>() / 1024.0));
+    REQUIRE(masked_row["runs"].size() == 1);
+    CHECK(masked_row["runs"][0]["dir"] == masked_run);
+    CHECK(masked_row["runs"][0]["warmup_curve"].empty());  // no warm-up
+    CHECK(f["rows"][1]["sparsity"].get<double>() == 0.0);
+    CHECK(f["rows"][1]["runs"][0]["dir"] == run);
+    {
+      std::ofstream(tmp.file("frontier.json")) << frontier.out;
+    }
+    auto report = testing::run_lth("report " + testing::quote(tmp.file("frontier.json")) + " --format json");
+    INFO(report.err);
+    REQUIRE(report.exit_code == 0);
+    const auto points = nlohmann::json::parse(report.out).at("mux").at("points");
+    REQUIRE(points.size() == 3);
+    CHECK(points[2]["sparsity"] == masked_row["sparsity"]);
+    CHECK(points[2]["value"] == masked_row["runs"][0]["accuracy"]);
+    CHECK(points[0]["run"] == "");
 
     // Token classification through the same CLI: CoNLL-2003-style files (synthetic text), 7 dev
     // sentences (not a multiple of N=2); the task's own entity-level scoring runs multiplexed.

@@ -271,6 +271,32 @@ TEST_SUITE("mux") {
     EXPECT_CLOSE(seq.task.logits, model->bert->classifier(pooled), 1e-5, 1e-5, "logits of row g·N+i");
   }
 
+  TEST_CASE("retrieval diagnostics by hand: any instance's token at the position, and the unigram baseline") {
+    // Two groups of N=2, length 3. Group 0: instance 0 = 5 6 7, instance 1 = 8 6 9; group 1:
+    // 1 2 3 and 4 5 6. Scored flat positions g·3 + l: 0, 1, 2, 3, 5.
+    const auto ids = torch::tensor({5, 6, 7, 8, 6, 9, 1, 2, 3, 4, 5, 6}, torch::kLong).view({4, 3});
+    const auto positions = torch::tensor({0, 1, 2, 3, 5}, torch::kLong);
+    // Predicted tokens: 8 (instance 1's at g0 l0: a hit), 6 (both's), 3 (nobody's at g0 l2), 5 (g1's
+    // token at l1, not at l0: a miss), 6 (instance 1's at g1 l2: a hit).
+    const std::vector<int64_t> predicted = {8, 6, 3, 5, 6};
+    auto logits = torch::zeros({5, 10});
+    for (int64_t k = 0; k < 5; ++k) logits[k][predicted[static_cast<size_t>(k)]] = 1.0;
+    CHECK(mux::retrieval_any_instance_hits(logits, positions, ids, 2) == 3);
+    CHECK(mux::retrieval_any_instance_hits(logits.slice(0, 0, 0), positions.slice(0, 0, 0), ids, 2) == 0);
+    CHECK_THROWS_AS(mux::retrieval_any_instance_hits(logits, positions, ids, 3), ShapeError);
+
+    mux::PredictStats stats;
+    stats.retrieval_counted = 10;
+    stats.retrieval_correct = 5;
+    stats.retrieval_any_instance = 7;
+    stats.retrieval_target_counts = {{3, 4}, {7, 6}};
+    const auto j = stats.retrieval_json();
+    CHECK(j.at("retrieval_accuracy").get<double>() == doctest::Approx(0.5));
+    CHECK(j.at("retrieval_any_instance_accuracy").get<double>() == doctest::Approx(0.7));
+    CHECK(j.at("retrieval_unigram_accuracy").get<double>() == doctest::Approx(0.6));
+    CHECK(mux::PredictStats{}.retrieval_unigram_accuracy() == 0.0);
+  }
+
   TEST_CASE("retrieval warm-up on a tiny random BERT: each instance's own tokens far above chance and above a confused demultiplexer") {
     at::set_num_threads(1);
     const int64_t vocab = 64, len = 12;

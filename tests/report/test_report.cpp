@@ -316,6 +316,51 @@ TEST_CASE("no readable run is an IoError; a malformed transfer matrix is a warni
   CHECK(any_warning(j, tmp.file("t.json"), "one value per target"));
 }
 
+TEST_CASE("a multiplexing bench: the frontier table, its two plots, JSON points; alone or beside IMP runs; malformed is a warning") {
+  TempDir tmp("report-mux");
+  // What `lth mux bench --runs ... --json` prints: a dense N=1 row without a run, dense and 60%
+  // N=5 rows with runs (a curve each), and the plain row the report leaves out.
+  lth::write_file_atomic(tmp.file("frontier.json"), R"({"model":"m","seq_len":64,"batch":1,"rounds":3,"threads":2,)"
+      R"("mux":"hadamard","demux":"index","mask":"","plain":{"n":0,"instances_per_s":900,"speedup":1},"rows":[)"
+      R"({"n":1,"mux":"hadamard","demux":"mlp","mask":"","sparsity":0,"instances_per_s":800,"speedup":1},)"
+      R"({"n":5,"mux":"hadamard","demux":"mlp","mask":"","sparsity":0,"instances_per_s":3200,"speedup":4,"runs":[)"
+      R"({"dir":"runs/n5","task":"glue/sst2","metric":"accuracy","accuracy":0.75,"retrieval_accuracy":0.9,)"
+      R"("warmup_retrieval_accuracy":0.95,"warmup_unigram_accuracy":0.06,"warmup_curve":[{"step":300,"retrieval_accuracy":0.5},)"
+      R"({"step":600,"retrieval_accuracy":0.95}],"train_seconds":60}]},)"
+      R"({"n":5,"mux":"hadamard","demux":"mlp","mask":"t/mask.safetensors","sparsity":0.6,"instances_per_s":4000,"speedup":5,)"
+      R"("runs":[{"dir":"runs/n5-t","task":"glue/sst2","metric":"accuracy","accuracy":0.73,"retrieval_accuracy":0.88,)"
+      R"("warmup_retrieval_accuracy":0.93,"warmup_unigram_accuracy":0.06,"warmup_curve":[],"train_seconds":50}]}]})");
+  const auto report = lth::report::build_report({tmp.file("frontier.json")});  // no IMP run needed
+  REQUIRE(report.mux);
+  REQUIRE(report.mux->points.size() == 3);
+  CHECK(report.mux->points[0].run.empty());
+  CHECK_FALSE(report.mux->points[0].value);
+  CHECK(*report.mux->points[2].value == doctest::Approx(0.73));
+  CHECK(report.mux->points[1].warmup_curve == std::vector<std::pair<int64_t, double>>{{300, 0.5}, {600, 0.95}});
+  const std::string md = lth::report::render_markdown(report);
+  CHECK_MESSAGE(contains(md, "| 5 | 60.0% | hadamard / mlp | 4000.0 | 5.00x | glue/sst2 | accuracy | 0.7300 | 0.8800 | 0.9300 | 0.0600 | `runs/n5-t` |"), md);
+  CHECK_MESSAGE(contains(md, "| 1 | dense | hadamard / mlp | 800.0 | 1.00x | — |"), md);
+  CHECK_MESSAGE(contains(md, "| 5 | dense | `runs/n5` | 300: 0.500, 600: 0.950 |"), md);
+  const std::string html = lth::report::render_html(report);
+  for (const char* id : {"mux", "mux-table", "mux-frontier", "mux-warmup"}) CHECK_MESSAGE(contains(html, std::string("id=\"") + id + "\""), id);
+  CHECK(contains(html, "unigram baseline"));
+  const Json j = report_json({tmp.file("frontier.json")});
+  CHECK(j["mux"]["points"][2]["sparsity"].get<double>() == doctest::Approx(0.6));
+  CHECK(j["mux"]["points"][0]["value"].is_null());
+
+  // Beside IMP runs; a second bench is ignored with a warning; a malformed one is a warning.
+  const auto dirs = rt::write_small_fixture(tmp.path());
+  lth::write_file_atomic(tmp.file("bad.json"), R"({"model":"m","seq_len":64,"threads":1,"rounds":1,"rows":[{"n":2}]})");
+  const Json both = report_json({dirs[0], tmp.file("bad.json")});
+  CHECK(both["mux"].is_null());
+  CHECK(any_warning(both, tmp.file("bad.json"), "missing \"instances_per_s\""));
+  CHECK(both["runs"].size() == 1);
+  const Json twice = report_json({dirs[0], tmp.file("frontier.json"), tmp.file("frontier.json")});
+  CHECK(twice["mux"]["points"].size() == 3);
+  CHECK(any_warning(twice, tmp.file("frontier.json"), "a second multiplexing bench"));
+  CHECK_THROWS_AS(lth::report::build_report({tmp.file("bad.json")}), lth::IoError);
+}
+
 TEST_CASE("a directory of run directories is expanded") {
   TempDir tmp("report-expand");
   rt::write_small_fixture(tmp.path());
