@@ -1,5 +1,7 @@
 // lth mux train / eval / bench: multiplexed inference (DataMUX) on a dense or pruned BERT. Options
 // into tasks/mux_run.h's typed configs, one library call per subcommand, and its output printed.
+#include <filesystem>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -7,6 +9,9 @@
 #include "cli/option_table.h"
 #include "cli/options.h"
 #include "cli/train_options.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/log.h"
 #include "core/runtime.h"
 #include "mux/bench_report.h"
 #include "tasks/mux_run.h"
@@ -78,12 +83,22 @@ void run_mux_eval(MuxEvalOptions o) {
 struct MuxBenchOptions {
   tasks::MuxBenchRun run;
   bool json = false;
+  std::string out;  // also write the JSON here (atomically): lth report's multiplexing input
   RuntimeOptions runtime;
 };
 
 void run_mux_bench(const MuxBenchOptions& o) {
   apply_runtime_options(o.runtime);
+  if (!o.out.empty()) {  // before the bench, not after it
+    const auto parent = std::filesystem::path(o.out).parent_path();
+    LTH_CHECK(parent.empty() || std::filesystem::is_directory(parent), UsageError,
+              "--out {}: the directory {} does not exist", o.out, parent.string());
+  }
   const auto report = tasks::run_mux_bench(o.run);
+  if (!o.out.empty()) {
+    write_file_atomic(o.out, mux::bench_json(report).dump(2) + "\n");
+    log::info("mux", "wrote {}", o.out);
+  }
   if (o.json) {
     fmt::print("{}\n", mux::bench_json(report).dump());
   } else {
@@ -131,7 +146,9 @@ void add_mux_command(CLI::App& app) {
     cmd->add_option("--model", cfg->run.model, "Checkpoint directory, or bert-base / bert-tiny (random weights)")
         ->capture_default_str();
     add_number(*cmd, "--n", cfg->run.ns, "Values of N", count(1, 512))->delimiter(',')->capture_default_str();
-    cmd->add_option("--runs", cfg->run.runs, "Trained lth mux run directories: adds an accuracy × throughput table");
+    cmd->add_option("--runs", cfg->run.runs,
+                    "Trained lth mux run directories: each run's own configuration (N, mux, demux, mask) is timed "
+                    "too, and an accuracy × throughput table added");
     add_number(*cmd, "--seq-len", cfg->run.bench.seq_len, "Tokens per instance", count(1, 1 << 16))->capture_default_str();
     add_number(*cmd, "--batch", cfg->run.bench.batch, "Encoder sequences per forward pass (instances = batch × N)",
                count(1, 1 << 16))
@@ -139,6 +156,7 @@ void add_mux_command(CLI::App& app) {
     add_number(*cmd, "--rounds", cfg->run.bench.rounds, "Interleaved repetitions (median taken)", count(1, 1e6))
         ->capture_default_str();
     cmd->add_flag("--json", cfg->json, "Print one JSON object");
+    cmd->add_option("--out", cfg->out, "Also write the JSON object to this file (atomically; lth report reads it)");
     mux_table(true)->add_flags(*cmd, cfg->run.mux);  // no --config here: the flags bind directly
     add_runtime_options(*cmd, cfg->runtime);
     cmd->callback([cfg] { run_mux_bench(*cfg); });

@@ -787,11 +787,16 @@ TEST_SUITE("mux") {
     CHECK(q.masked_select(qmask.eq(1)).ne(0).all().item<bool>());
     // The frontier over sparsity: the masked run's row is its own (N=2, keys, its mask), with the
     // mask's pruned share; the dense run's stays dense. lth report reads the same JSON.
-    auto frontier = testing::run_lth("mux bench --model " + model + " --n 1 --seq-len 16 --rounds 1 --threads 1 --json --runs " +
-                                     testing::quote(run) + " " + testing::quote(masked_run));
+    const std::string bench_args = "mux bench --model " + model + " --n 1 --seq-len 16 --rounds 1 --threads 1 --json --runs " +
+                                   testing::quote(run) + " " + testing::quote(masked_run);
+    auto no_dir = testing::run_lth(bench_args + " --out " + testing::quote(tmp.file("missing/frontier.json")));
+    CHECK(no_dir.exit_code == 2);
+    CHECK_MESSAGE(no_dir.err.find("does not exist") != std::string::npos, no_dir.err);
+    auto frontier = testing::run_lth(bench_args + " --out " + testing::quote(tmp.file("frontier.json")));
     INFO(frontier.err);
     REQUIRE(frontier.exit_code == 0);
     const auto f = nlohmann::json::parse(frontier.out);
+    CHECK(lth::read_json_file(tmp.file("frontier.json")) == f);
     REQUIRE(f["rows"].size() == 3);
     const auto& masked_row = f["rows"][2];
     CHECK(masked_row["demux"] == "keys");
@@ -802,9 +807,6 @@ TEST_SUITE("mux") {
     CHECK(masked_row["runs"][0]["warmup_curve"].empty());  // no warm-up
     CHECK(f["rows"][1]["sparsity"].get<double>() == 0.0);
     CHECK(f["rows"][1]["runs"][0]["dir"] == run);
-    {
-      std::ofstream(tmp.file("frontier.json")) << frontier.out;
-    }
     auto report = testing::run_lth("report " + testing::quote(tmp.file("frontier.json")) + " --format json");
     INFO(report.err);
     REQUIRE(report.exit_code == 0);
