@@ -374,10 +374,20 @@ void runs_section(std::string& o, const Report& report) {
 std::string render_html(const Report& report) {
   std::string tasks;
   for (const Group& g : report.groups) tasks += (tasks.empty() ? "" : ", ") + g.label;
+  if (tasks.empty()) tasks = "multiplexing";
   std::string o = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   o += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   o += fmt::format("<meta name=\"generator\" content=\"lth {}\">\n<title>lth report — {}</title>\n", LTH_VERSION, escape(tasks));
   o += std::string("<style>") + kStyle + "</style>\n</head>\n<body>\n";
+  if (report.groups.empty()) {  // a multiplexing bench alone: no IMP sections to fill
+    o += fmt::format("<header>\n<h1>Multiplexing report</h1>\n<p>lth {}{}</p>\n", LTH_VERSION,
+                     report.warnings.empty() ? "" : fmt::format(" · {} warning(s)", report.warnings.size()));
+    o += "<nav><a href=\"#mux\">Multiplexing</a><a href=\"#runs\">Runs and warnings</a></nav>\n</header>\n<main>\n";
+    mux_section(o, report);
+    runs_section(o, report);
+    o += "</main>\n</body>\n</html>\n";
+    return o;
+  }
   o += fmt::format("<header>\n<h1>Lottery-ticket report</h1>\n<p>{} · {} run{} in {} group{} · lth {}{}</p>\n", escape(tasks),
                    report.runs.size(), report.runs.size() == 1 ? "" : "s", report.groups.size(), report.groups.size() == 1 ? "" : "s",
                    LTH_VERSION, report.warnings.empty() ? "" : fmt::format(" · {} warning(s)", report.warnings.size()));

@@ -338,6 +338,8 @@ TEST_CASE("a multiplexing bench: the frontier table, its two plots, JSON points;
   CHECK(*report.mux->points[2].value == doctest::Approx(0.73));
   CHECK(report.mux->points[1].warmup_curve == std::vector<std::pair<int64_t, double>>{{300, 0.5}, {600, 0.95}});
   const std::string md = lth::report::render_markdown(report);
+  CHECK(md.rfind("# Multiplexing report", 0) == 0);  // alone: no empty IMP sections
+  CHECK_FALSE(contains(md, "## Summary"));
   CHECK_MESSAGE(contains(md, "| 5 | 60.0% | hadamard / mlp | 4000.0 | 5.00x | glue/sst2 | accuracy | 0.7300 | 0.8800 | 0.9300 | 0.0600 | `runs/n5-t` |"), md);
   CHECK_MESSAGE(contains(md, "| 1 | dense | hadamard / mlp | 800.0 | 1.00x | — |"), md);
   CHECK_MESSAGE(contains(md, "| 5 | dense | `runs/n5` | 300: 0.500, 600: 0.950 |"), md);
@@ -351,6 +353,8 @@ TEST_CASE("a multiplexing bench: the frontier table, its two plots, JSON points;
   // Beside IMP runs; a second bench is ignored with a warning; a malformed one is a warning.
   const auto dirs = rt::write_small_fixture(tmp.path());
   lth::write_file_atomic(tmp.file("bad.json"), R"({"model":"m","seq_len":64,"threads":1,"rounds":1,"rows":[{"n":2}]})");
+  CHECK(contains(lth::report::render_markdown(lth::report::build_report({dirs[0], tmp.file("frontier.json")})),
+                 "## Multiplexing: accuracy × throughput"));
   const Json both = report_json({dirs[0], tmp.file("bad.json")});
   CHECK(both["mux"].is_null());
   CHECK(any_warning(both, tmp.file("bad.json"), "missing \"instances_per_s\""));
