@@ -29,10 +29,10 @@ std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only
   t->field("mux", "Multiplexer: hadamard, ortho or binary", [](auto& o) -> auto& { return o.mux; })
       .default_shown()
       .one_of({"hadamard", "ortho", "binary"});
-  t->field("demux", "Demultiplexer: index (prefix tokens), keys (learned) or mlp (per instance)",
+  t->field("demux", "Demultiplexer: mlp (one per instance), index (DataMUX's prefix tokens) or keys (learned)",
            [](auto& o) -> auto& { return o.demux; })
       .default_shown()
-      .one_of({"index", "keys", "mlp"});
+      .one_of({"mlp", "index", "keys"});
   t->field("index_tokens", "Index demux prefix tokens as a format over 0..N ({0}: filler, {i}: instance i-1's index token)",
            [](auto& o) -> auto& { return o.index_tokens; })
       .default_shown();

@@ -21,7 +21,7 @@ namespace lth::tasks {
 struct MuxSettings {
   int64_t n = 2;
   std::string mux = "hadamard";
-  std::string demux = "index";
+  std::string demux = "mlp";  // measured best on small encoders (docs/BENCHMARKS.md, "Multiplexing")
   std::string index_tokens = "[unused{}]";
   double hadamard_norm = 0.0;
   std::string mask;  // ticket mask file (HF parameter names); empty: dense
