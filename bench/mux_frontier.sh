@@ -10,9 +10,10 @@
 # repository root):
 #   bench/mux_frontier.sh MODEL_DIR OUT_DIR [MASK...]
 # Environment: NS ("1 2 5 10"); WARMUP_<N> (warm-up steps at that N; default WARMUP_STEPS, else
-# 600 at N=1 and 2, 3000 at N=5, 6000 at N=10 and above); WARMUP_LR (2e-3), WARMUP_BATCH (40), MUX
-# (hadamard), DEMUX (mlp), EPOCHS (5), LR (5e-4), RETRIEVAL_FRACTION (0.25), BATCH (40: a multiple of
-# every N), MAXLEN (64), SEED (1), THREADS (1), JOBS (runs at a time: 1), DATA (data/sst2), TEXT
+# 200 at N=1, 600 at N=2, 3000 at N=5, 6000 at N=10 and above); RETRIEVAL_FRACTION_<N> (share of
+# positions the retrieval loss scores; default RETRIEVAL_FRACTION, else 0.25 at N=1 and 1 above);
+# WARMUP_LR (2e-3), WARMUP_BATCH (40), MUX (hadamard), DEMUX (mlp), EPOCHS (5), LR (5e-4), BATCH (40: a
+# multiple of every N), MAXLEN (64), SEED (1), THREADS (1), JOBS (runs at a time: 1), DATA (data/sst2), TEXT
 # (../shared/data/corpus), BENCH_SEQ_LEN (64), BENCH_ROUNDS (7), BENCH_THREADS (1), LTH (build/lth).
 set -euo pipefail
 lth=${LTH:-build/lth}
@@ -24,11 +25,20 @@ ns=${NS:-1 2 5 10}
 jobs=${JOBS:-1}
 mkdir -p "$out"
 
+# Per-N budgets (measured, docs/BENCHMARKS.md): retrieval is easy at N=1 and hard at N=10.
 warmup_steps() {
   local n=$1 var="WARMUP_$1"
   if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
   if [ -n "${WARMUP_STEPS:-}" ]; then echo "$WARMUP_STEPS"; return; fi
-  if [ "$n" -le 2 ]; then echo 600; elif [ "$n" -le 5 ]; then echo 3000; else echo 6000; fi
+  if [ "$n" -le 1 ]; then echo 200; elif [ "$n" -le 2 ]; then echo 600; elif [ "$n" -le 5 ]; then echo 3000; else echo 6000; fi
+}
+# Scored positions per step are groups x length x fraction: at N=1 a batch is 40 groups, so a
+# quarter of its positions already outnumbers all of N=10's (4 groups).
+retrieval_fraction() {
+  local n=$1 var="RETRIEVAL_FRACTION_$1"
+  if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+  if [ -n "${RETRIEVAL_FRACTION:-}" ]; then echo "$RETRIEVAL_FRACTION"; return; fi
+  if [ "$n" -le 1 ]; then echo 0.25; else echo 1; fi
 }
 
 # One run: OUT/<mask label>/n<N>.
@@ -40,7 +50,7 @@ train_one() {
   "$lth" mux train --model "$model" "${mask_args[@]}" --task glue/sst2 --data "${DATA:-data/sst2}" \
     --text "${TEXT:-../shared/data/corpus}" --out "$run" --n "$n" --mux "${MUX:-hadamard}" --demux "${DEMUX:-mlp}" \
     --warmup-steps "$(warmup_steps "$n")" --warmup-lr "${WARMUP_LR:-2e-3}" \
-    --warmup-batch-size "${WARMUP_BATCH:-40}" --retrieval-fraction "${RETRIEVAL_FRACTION:-0.25}" \
+    --warmup-batch-size "${WARMUP_BATCH:-40}" --retrieval-fraction "$(retrieval_fraction "$n")" \
     --epochs "${EPOCHS:-5}" --lr "${LR:-5e-4}" --batch-size "${BATCH:-40}" --max-length "${MAXLEN:-64}" \
     --seed "${SEED:-1}" --threads "${THREADS:-1}" --precision fp32 --no-save-models > "$run.log" 2>&1 ||
     { echo "mux_frontier: $run failed:" >&2; tail -3 "$run.log" >&2; return 1; }

@@ -311,37 +311,24 @@ void mux_section(std::string& o, const Report& report) {
     if (p.value) lines[text::mux_sparsity(p) + " " + p.mux + "/" + p.demux].push_back(&p);
   }
   if (!lines.empty()) {
-    svg::LineChart chart;
-    chart.id = "mux-frontier";
-    chart.title = "task metric vs throughput (points: N = 1, 2, 5, 10, ...)";
-    chart.x_label = "speedup over dense N=1 (instances/s)";
-    chart.y_label = "task metric";
-    chart.x_percent = false;
-    size_t color = 0;
+    svg::LineChart chart{"mux-frontier", "task metric vs throughput (points: N = 1, 2, 5, 10, ...)",
+                         "speedup over dense N=1 (instances/s)", "task metric", false};
     for (const auto& [name, points] : lines) {
-      svg::Series s;
-      s.name = name;
-      s.color = svg::palette(color++);
-      for (const MuxPoint* p : points) s.points.push_back(svg::Point{p->speedup, *p->value, std::nullopt});
-      std::sort(s.points.begin(), s.points.end(), [](const svg::Point& a, const svg::Point& b) { return a.x < b.x; });
-      chart.series.push_back(std::move(s));
+      std::vector<svg::Point> xy;
+      for (const MuxPoint* p : points) xy.push_back(svg::Point{p->speedup, *p->value, std::nullopt});
+      std::sort(xy.begin(), xy.end(), [](const svg::Point& a, const svg::Point& b) { return a.x < b.x; });
+      chart.series.push_back(svg::Series{name, svg::palette(chart.series.size()), false, std::move(xy)});
     }
     o += "<figure>\n" + svg::line_chart(chart) + "</figure>\n";
   }
-  svg::LineChart curves;
-  curves.id = "mux-warmup";
-  curves.title = "retrieval accuracy on held-out text over the warm-up";
-  curves.x_label = "warm-up step";
-  curves.y_label = "retrieval accuracy";
-  curves.x_percent = false;
-  size_t color = 0;
+  svg::LineChart curves{"mux-warmup", "retrieval accuracy on held-out text over the warm-up", "warm-up step",
+                        "retrieval accuracy", false};
   for (const MuxPoint& p : f.points) {
     if (p.warmup_curve.empty()) continue;
-    svg::Series s;
-    s.name = fmt::format("N={} {}", p.n, text::mux_sparsity(p));
-    s.color = svg::palette(color++);
-    for (const auto& [step, value] : p.warmup_curve) s.points.push_back(svg::Point{static_cast<double>(step), value, std::nullopt});
-    curves.series.push_back(std::move(s));
+    std::vector<svg::Point> xy;
+    for (const auto& [step, value] : p.warmup_curve) xy.push_back(svg::Point{static_cast<double>(step), value, std::nullopt});
+    curves.series.push_back(svg::Series{fmt::format("N={} {}", p.n, text::mux_sparsity(p)),
+                                        svg::palette(curves.series.size()), false, std::move(xy)});
     if (p.unigram && !curves.reference) {
       curves.reference = *p.unigram;
       curves.reference_label = "unigram baseline";
