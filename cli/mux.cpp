@@ -33,6 +33,12 @@ std::shared_ptr<const OptionTable<tasks::MuxSettings>> mux_table(bool shape_only
            [](auto& o) -> auto& { return o.demux; })
       .default_shown()
       .one_of({"mlp", "index", "keys"});
+  t->field("pooling",
+           "How a sequence-level head reads an instance: mean (its demultiplexed states over its own tokens) or "
+           "first (its position 0, as DataMUX)",
+           [](auto& o) -> auto& { return o.pooling; })
+      .default_shown()
+      .one_of({"mean", "first"});
   t->field("index_tokens", "Index demux prefix tokens as a format over 0..N ({0}: filler, {i}: instance i-1's index token)",
            [](auto& o) -> auto& { return o.index_tokens; })
       .default_shown();

@@ -32,6 +32,7 @@ mux::MuxConfig mux_config(const MuxSettings& o, uint64_t seed) {
   c.mux = mux::mux_kind_from_name(o.mux);
   c.demux = mux::demux_kind_from_name(o.demux);
   c.hadamard_norm = o.hadamard_norm;
+  c.pooling = o.pooling;
   c.seed = seed;
   c.index_token_format = o.index_tokens;
   return c;
@@ -354,7 +355,7 @@ std::vector<MuxSettings> bench_variants(const MuxBenchRun& run, const std::vecto
   auto add = [&](const MuxSettings& o) {
     LTH_CHECK(o.n >= 1, UsageError, "--n values must be >= 1, got {}", o.n);
     const bool seen = std::any_of(out.begin(), out.end(), [&](const MuxSettings& v) {
-      return v.n == o.n && v.mux == o.mux && v.demux == o.demux && v.mask == o.mask;
+      return v.n == o.n && v.mux == o.mux && v.demux == o.demux && v.pooling == o.pooling && v.mask == o.mask;
     });
     if (!seen) out.push_back(o);
   };
@@ -369,6 +370,7 @@ std::vector<MuxSettings> bench_variants(const MuxBenchRun& run, const std::vecto
     o.mux = t.mux;
     o.demux = t.demux;
     o.index_tokens = t.index_tokens;
+    o.pooling = t.pooling;
     o.mask = t.mask;
     add(o);
   }
@@ -426,6 +428,7 @@ mux::BenchReport run_mux_bench(const MuxBenchRun& run) {
     auto& row = report.rows[k + 1];
     row.mux = variants[k].mux;
     row.demux = variants[k].demux;
+    row.pooling = variants[k].pooling;
     row.mask = variants[k].mask;
     row.sparsity = berts.at(variants[k].mask).second;
   }

@@ -24,6 +24,7 @@ struct MuxSettings {
   std::string demux = "mlp";  // measured best on small encoders (docs/BENCHMARKS.md, "Multiplexing")
   std::string index_tokens = "[unused{}]";
   double hadamard_norm = 0.0;
+  std::string pooling = "mean";  // how a sequence-level head reads an instance (mux::MuxConfig::pooling)
   std::string mask;  // ticket mask file (HF parameter names); empty: dense
   int64_t warmup_steps = 0;
   double warmup_lr = 1e-4;

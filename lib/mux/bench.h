@@ -30,8 +30,8 @@ struct BenchRow {
   double speedup = 0.0;      // instances/s over the first N=1 row (or plain when there is no N=1)
   double speedup_vs_plain = 0.0;
   // What the caller measured (bench_throughput leaves them empty): the model's mux and demux kinds,
-  // its ticket mask and the share of encoder weights that mask prunes.
-  std::string mux, demux, mask;
+  // its pooling, its ticket mask and the share of encoder weights that mask prunes.
+  std::string mux, demux, pooling, mask;
   double sparsity = 0.0;
 };
 

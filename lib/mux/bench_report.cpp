@@ -33,7 +33,9 @@ void read_warmup_curve(const std::string& path, TrainedRun& run) {
 
 const BenchRow* row_of(const std::vector<BenchRow>& rows, const TrainedRun& run) {
   for (const auto& r : rows) {
-    if (r.n == run.n && r.mux == run.mux && r.demux == run.demux && r.mask == run.mask) return &r;
+    if (r.n == run.n && r.mux == run.mux && r.demux == run.demux && r.pooling == run.pooling && r.mask == run.mask) {
+      return &r;
+    }
   }
   return nullptr;
 }
@@ -50,6 +52,7 @@ TrainedRun read_trained_run(const std::string& dir, const std::function<std::str
   r.mux = settings.value("mux", r.mux);
   r.demux = settings.value("demux", r.demux);
   r.index_tokens = settings.value("index_tokens", r.index_tokens);
+  r.pooling = settings.value("pooling", r.pooling);
   r.mask = settings.value("mask", std::string());
   read_warmup_curve(dir + "/warmup/metrics.jsonl", r);
   const auto final = result.value("final", nlohmann::json::object());
@@ -84,6 +87,7 @@ nlohmann::json bench_json(const BenchReport& report) {
     }
     row["mux"] = r.mux;
     row["demux"] = r.demux;
+    row["pooling"] = r.pooling;
     for (const auto& run : report.runs) {
       if (row_of(report.rows, run) != &r) continue;
       nlohmann::json curve = nlohmann::json::array();

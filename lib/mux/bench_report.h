@@ -17,14 +17,15 @@ namespace lth::mux {
 struct TrainedRun {
   std::string dir, task, metric;
   int64_t n = 0;
-  std::string mux = "hadamard", demux = "index", index_tokens = "[unused{}]", mask;  // config.json's "mux"
+  // config.json's "mux" (defaults: what runs written before a key existed used)
+  std::string mux = "hadamard", demux = "index", index_tokens = "[unused{}]", pooling = "first", mask;
   double value = 0.0, retrieval = 0.0, warmup_retrieval = 0.0, seconds = 0.0;
   // The held-out retrieval accuracy over the warm-up (warmup/metrics.jsonl's eval lines): step, value.
   std::vector<std::pair<int64_t, double>> warmup_curve;
   double unigram = 0.0;  // the warm-up's unigram baseline (0 when the run did not record it)
 };
 
-// The bench row that measured `run`'s configuration (same N, mux, demux and mask); nullptr if none.
+// The bench row that measured `run`'s configuration (same N, mux, demux, pooling and mask); nullptr if none.
 const BenchRow* row_of(const std::vector<BenchRow>& rows, const TrainedRun& run);
 
 // Reads a run directory; IoError without result.json. Runs record their main metric; for older

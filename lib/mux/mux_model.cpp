@@ -26,6 +26,11 @@ void append_named(std::vector<std::pair<std::string, at::Tensor>>& out, const st
   }
 }
 
+void check_pooling(const std::string& pooling, const std::string& source) {
+  LTH_CHECK(pooling == "mean" || pooling == "first", ConfigError, "{}: unknown pooling '{}' (expected mean or first)",
+            source, pooling);
+}
+
 }  // namespace
 
 nlohmann::json MuxConfig::to_json() const {
@@ -33,6 +38,7 @@ nlohmann::json MuxConfig::to_json() const {
           {"mux", mux_kind_name(mux)},
           {"demux", demux_kind_name(demux)},
           {"hadamard_norm", hadamard_norm},
+          {"pooling", pooling},
           {"seed", seed},
           {"index_token_format", index_token_format},
           {"filler_token", filler_token},
@@ -49,6 +55,9 @@ MuxConfig MuxConfig::from_json(const nlohmann::json& j, const std::string& sourc
   fields.take("mux", mux);
   fields.take("demux", demux);
   fields.take("hadamard_norm", c.hadamard_norm);
+  c.pooling = "first";  // written before the key existed
+  fields.take("pooling", c.pooling);
+  check_pooling(c.pooling, source);
   fields.take("seed", c.seed);
   fields.take("index_token_format", c.index_token_format);
   fields.take("filler_token", c.filler_token);
@@ -92,6 +101,7 @@ void resolve_index_tokens(MuxConfig& config, const tokenize::Tokenizer& tokenize
 
 MuxBertImpl::MuxBertImpl(model::Bert bert_model, MuxConfig config, bool draw) : config_(std::move(config)) {
   LTH_CHECK(config_.n >= 1, ConfigError, "N must be at least 1, got {}", config_.n);
+  check_pooling(config_.pooling, "mux config");
   const auto& bc = bert_model->config();
   if (config_.demux == DemuxKind::kIndex) {
     LTH_CHECK(static_cast<int64_t>(config_.index_ids.size()) == config_.n && config_.filler_id >= 0, ConfigError,
@@ -157,8 +167,13 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
   MuxOutputs out;
   const auto head = bc.head;
   const bool sequence_level = head == model::HeadKind::kSequenceClassification || head == model::HeadKind::kNone;
-  if (sequence_level && !options.all_positions) {
+  if (sequence_level && !options.all_positions && config_.pooling == "first") {
     out.demuxed = demux->first(encoded).reshape({rows, 1, h});
+  } else if (sequence_level && !options.all_positions) {
+    // Mean over each instance's own non-padding positions ([CLS] included).
+    const auto states = demux->forward(encoded).reshape({rows, len, h});
+    const auto keep = attention_mask.to(states.device(), states.scalar_type()).unsqueeze(-1);  // [G·N, L, 1]
+    out.demuxed = ((states * keep).sum(1) / keep.sum(1).clamp_min(1.0)).unsqueeze(1);
   } else {
     out.demuxed = demux->forward(encoded).reshape({rows, len, h});
   }

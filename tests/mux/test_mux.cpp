@@ -401,6 +401,21 @@ TEST_SUITE("mux") {
     mux::MuxBert model(fixture_bert(), config);
     const std::string dir = tmp.file("broken");
     mux::save_mux(model, dir, fixture_model());
+    // mux_config.json from before "pooling" existed reads as the position-0 pooling those models used;
+    // an unknown pooling is a ConfigError naming the file.
+    {
+      auto j = lth::read_json_file(dir + "/mux_config.json");
+      CHECK(j.at("pooling") == "mean");
+      j.erase("pooling");
+      lth::write_file_atomic(dir + "/mux_config.json", j.dump());
+      CHECK(mux::load_mux(dir)->config().pooling == "first");
+      j["pooling"] = "max";
+      lth::write_file_atomic(dir + "/mux_config.json", j.dump());
+      const std::string err = testing::error_of<ConfigError>([&] { mux::load_mux(dir); });
+      CHECK_MESSAGE(err.find("mux_config.json: unknown pooling 'max'") != std::string::npos, err);
+      j["pooling"] = "mean";
+      lth::write_file_atomic(dir + "/mux_config.json", j.dump());
+    }
     auto state = model->mux_state();
     state.erase(state.begin());
     state.emplace_back("extra.tensor", torch::zeros({2}));
@@ -755,7 +770,7 @@ TEST_SUITE("mux") {
     CHECK(configs == std::vector<std::string>{"1 hadamard/mlp", "2 hadamard/mlp", "2 ortho/index", "5 hadamard/mlp"});
     CHECK(b["rows"][0]["speedup"].get<double>() == doctest::Approx(1.0));
     // The trained run sits beside its own configuration's row only, with its dev accuracy and curve.
-    for (size_t k : {0, 1, 3}) CHECK_FALSE(b["rows"][k].contains("runs"));
+    for (const size_t k : std::vector<size_t>{0, 1, 3}) CHECK_FALSE(b["rows"][k].contains("runs"));
     REQUIRE(b["rows"][2]["runs"].size() == 1);
     const auto& bench_run = b["rows"][2]["runs"][0];
     CHECK(bench_run["accuracy"].get<double>() == doctest::Approx(expected_accuracy).epsilon(1e-12));
