@@ -12,8 +12,9 @@
 # Environment: NS ("1 2 5 10"); WARMUP_<N> (warm-up steps at that N; default WARMUP_STEPS, else
 # 200 at N=1, 600 at N=2, 3000 at N=5, 6000 at N=10 and above); RETRIEVAL_FRACTION_<N> (share of
 # positions the retrieval loss scores; default RETRIEVAL_FRACTION, else 0.25 at N=1 and 1 above);
-# WARMUP_LR (2e-3), WARMUP_BATCH (40), MUX (hadamard), DEMUX (mlp), EPOCHS (15), LR (5e-4), BATCH (40: a
-# multiple of every N), MAXLEN (64), SEED (1), THREADS (1), JOBS (runs at a time: 1), DATA (data/sst2), TEXT
+# LR_<N> (the task phase's peak learning rate; default LR, else 5e-4 at N <= 2, 1.5e-3 at N=5, 3e-3
+# at N=10 and above); WARMUP_LR (2e-3), WARMUP_BATCH (40), MUX (hadamard), DEMUX (mlp), EPOCHS (15),
+# BATCH (40: a multiple of every N), MAXLEN (64), SEED (1), THREADS (1), JOBS (runs at a time: 1), DATA (data/sst2), TEXT
 # (../shared/data/corpus), BENCH_SEQ_LEN (64), BENCH_ROUNDS (7), BENCH_THREADS (1), LTH (build/lth).
 set -euo pipefail
 lth=${LTH:-build/lth}
@@ -31,6 +32,13 @@ warmup_steps() {
   if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
   if [ -n "${WARMUP_STEPS:-}" ]; then echo "$WARMUP_STEPS"; return; fi
   if [ "$n" -le 1 ]; then echo 200; elif [ "$n" -le 2 ]; then echo 600; elif [ "$n" -le 5 ]; then echo 3000; else echo 6000; fi
+}
+# The task phase's peak learning rate: a multiplexed model needs a higher one (docs/BENCHMARKS.md).
+task_lr() {
+  local n=$1 var="LR_$1"
+  if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
+  if [ -n "${LR:-}" ]; then echo "$LR"; return; fi
+  if [ "$n" -le 2 ]; then echo 5e-4; elif [ "$n" -le 5 ]; then echo 1.5e-3; else echo 3e-3; fi
 }
 # Scored positions per step are groups x length x fraction: at N=1 a batch is 40 groups, so a
 # quarter of its positions already outnumbers all of N=10's (4 groups).
@@ -51,7 +59,7 @@ train_one() {
     --text "${TEXT:-../shared/data/corpus}" --out "$run" --n "$n" --mux "${MUX:-hadamard}" --demux "${DEMUX:-mlp}" \
     --warmup-steps "$(warmup_steps "$n")" --warmup-lr "${WARMUP_LR:-2e-3}" \
     --warmup-batch-size "${WARMUP_BATCH:-40}" --retrieval-fraction "$(retrieval_fraction "$n")" \
-    --epochs "${EPOCHS:-15}" --lr "${LR:-5e-4}" --batch-size "${BATCH:-40}" --max-length "${MAXLEN:-64}" \
+    --epochs "${EPOCHS:-15}" --lr "$(task_lr "$n")" --batch-size "${BATCH:-40}" --max-length "${MAXLEN:-64}" \
     --seed "${SEED:-1}" --threads "${THREADS:-1}" --precision fp32 --no-save-models > "$run.log" 2>&1 ||
     { echo "mux_frontier: $run failed:" >&2; tail -3 "$run.log" >&2; return 1; }
   echo "mux_frontier: $run done" >&2
