@@ -101,12 +101,13 @@ void run_mux_bench(const MuxBenchOptions& o) {
               "--out {}: the directory {} does not exist", o.out, parent.string());
   }
   const auto report = tasks::run_mux_bench(o.run);
+  const auto json = o.json || !o.out.empty() ? mux::bench_json(report) : nlohmann::json();
   if (!o.out.empty()) {
-    write_file_atomic(o.out, mux::bench_json(report).dump(2) + "\n");
+    write_file_atomic(o.out, json.dump(2) + "\n");
     log::info("mux", "wrote {}", o.out);
   }
   if (o.json) {
-    fmt::print("{}\n", mux::bench_json(report).dump());
+    fmt::print("{}\n", json.dump());
   } else {
     fmt::print("{}", mux::render_bench(report));
   }
@@ -153,7 +154,7 @@ void add_mux_command(CLI::App& app) {
         ->capture_default_str();
     add_number(*cmd, "--n", cfg->run.ns, "Values of N", count(1, 512))->delimiter(',')->capture_default_str();
     cmd->add_option("--runs", cfg->run.runs,
-                    "Trained lth mux run directories: each run's own configuration (N, mux, demux, mask) is timed "
+                    "Trained lth mux run directories: each run's own configuration (N, mux, demux, pooling, mask) is timed "
                     "too, and an accuracy × throughput table added");
     add_number(*cmd, "--seq-len", cfg->run.bench.seq_len, "Tokens per instance", count(1, 1 << 16))->capture_default_str();
     add_number(*cmd, "--batch", cfg->run.bench.batch, "Encoder sequences per forward pass (instances = batch × N)",

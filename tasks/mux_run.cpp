@@ -32,7 +32,7 @@ mux::MuxConfig mux_config(const MuxSettings& o, uint64_t seed) {
   c.mux = mux::mux_kind_from_name(o.mux);
   c.demux = mux::demux_kind_from_name(o.demux);
   c.hadamard_norm = o.hadamard_norm;
-  c.pooling = o.pooling;
+  c.pooling = mux::pooling_kind_from_name(o.pooling);
   c.seed = seed;
   c.index_token_format = o.index_tokens;
   return c;

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 #include "mux/shape.h"
 #include "core/file.h"
@@ -26,19 +27,23 @@ void append_named(std::vector<std::pair<std::string, at::Tensor>>& out, const st
   }
 }
 
-void check_pooling(const std::string& pooling, const std::string& source) {
-  LTH_CHECK(pooling == "mean" || pooling == "first", ConfigError, "{}: unknown pooling '{}' (expected mean or first)",
-            source, pooling);
-}
+constexpr EnumName<PoolingKind> kPoolingKinds[] = {{PoolingKind::kMean, "mean"}, {PoolingKind::kFirst, "first"}};
 
 }  // namespace
+
+PoolingKind pooling_kind_from_name(const std::string& name) {
+  if (auto kind = enum_from_name(kPoolingKinds, name)) return *kind;
+  LTH_FAIL(ConfigError, "unknown pooling '{}' (expected {})", name, enum_choices(kPoolingKinds, " or "));
+}
+
+const char* pooling_kind_name(PoolingKind kind) { return enum_name(kPoolingKinds, kind); }
 
 nlohmann::json MuxConfig::to_json() const {
   return {{"n", n},
           {"mux", mux_kind_name(mux)},
           {"demux", demux_kind_name(demux)},
           {"hadamard_norm", hadamard_norm},
-          {"pooling", pooling},
+          {"pooling", pooling_kind_name(pooling)},
           {"seed", seed},
           {"index_token_format", index_token_format},
           {"filler_token", filler_token},
@@ -55,9 +60,8 @@ MuxConfig MuxConfig::from_json(const nlohmann::json& j, const std::string& sourc
   fields.take("mux", mux);
   fields.take("demux", demux);
   fields.take("hadamard_norm", c.hadamard_norm);
-  c.pooling = "first";  // written before the key existed
-  fields.take("pooling", c.pooling);
-  check_pooling(c.pooling, source);
+  std::string pooling = "first";  // files written before the key existed
+  fields.take("pooling", pooling);
   fields.take("seed", c.seed);
   fields.take("index_token_format", c.index_token_format);
   fields.take("filler_token", c.filler_token);
@@ -67,6 +71,11 @@ MuxConfig MuxConfig::from_json(const nlohmann::json& j, const std::string& sourc
   fields.reject_unknown();
   c.mux = mux_kind_from_name(mux);
   c.demux = demux_kind_from_name(demux);
+  try {
+    c.pooling = pooling_kind_from_name(pooling);
+  } catch (const ConfigError& e) {
+    LTH_FAIL(ConfigError, "{}: {}", source, e.what());
+  }
   return c;
 }
 
@@ -101,7 +110,6 @@ void resolve_index_tokens(MuxConfig& config, const tokenize::Tokenizer& tokenize
 
 MuxBertImpl::MuxBertImpl(model::Bert bert_model, MuxConfig config, bool draw) : config_(std::move(config)) {
   LTH_CHECK(config_.n >= 1, ConfigError, "N must be at least 1, got {}", config_.n);
-  check_pooling(config_.pooling, "mux config");
   const auto& bc = bert_model->config();
   if (config_.demux == DemuxKind::kIndex) {
     LTH_CHECK(static_cast<int64_t>(config_.index_ids.size()) == config_.n && config_.filler_id >= 0, ConfigError,
@@ -167,15 +175,15 @@ MuxOutputs MuxBertImpl::forward(const at::Tensor& input_ids, const at::Tensor& a
   MuxOutputs out;
   const auto head = bc.head;
   const bool sequence_level = head == model::HeadKind::kSequenceClassification || head == model::HeadKind::kNone;
-  if (sequence_level && !options.all_positions && config_.pooling == "first") {
+  const bool one_state = sequence_level && !options.all_positions;  // a sequence head reads one per row
+  if (one_state && config_.pooling == PoolingKind::kFirst) {
     out.demuxed = demux->first(encoded).reshape({rows, 1, h});
-  } else if (sequence_level && !options.all_positions) {
-    // Mean over each instance's own non-padding positions ([CLS] included).
-    const auto states = demux->forward(encoded).reshape({rows, len, h});
-    const auto keep = attention_mask.to(states.device(), states.scalar_type()).unsqueeze(-1);  // [G·N, L, 1]
-    out.demuxed = ((states * keep).sum(1) / keep.sum(1).clamp_min(1.0)).unsqueeze(1);
   } else {
     out.demuxed = demux->forward(encoded).reshape({rows, len, h});
+    if (one_state) {  // mean over each instance's own non-padding positions ([CLS] included)
+      const auto keep = attention_mask.to(out.demuxed.device(), out.demuxed.scalar_type()).unsqueeze(-1);  // [G·N, L, 1]
+      out.demuxed = ((out.demuxed * keep).sum(1) / keep.sum(1).clamp_min(1.0)).unsqueeze(1);
+    }
   }
   out.task.last_hidden_state = out.demuxed;
   if (bert->bert->has_pooler()) out.task.pooler_output = bert->bert->pool(out.demuxed);

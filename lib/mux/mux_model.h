@@ -38,16 +38,21 @@ class Tokenizer;
 
 namespace lth::mux {
 
+// How a sequence-level head reads instance i: kMean, its demultiplexed states averaged over its own
+// non-padding positions (what the retrieval warm-up taught the demultiplexer to separate), or
+// kFirst, its state at position 0 alone ([CLS], as DataMUX), which at N >= 5 the task phase could
+// not learn (docs/BENCHMARKS.md).
+enum class PoolingKind { kMean, kFirst };
+// "mean" | "first"; throws ConfigError naming the value.
+PoolingKind pooling_kind_from_name(const std::string& name);
+const char* pooling_kind_name(PoolingKind kind);
+
 struct MuxConfig {
   int64_t n = 2;
   MuxKind mux = MuxKind::kHadamard;
   DemuxKind demux = DemuxKind::kIndex;
   double hadamard_norm = 0.0;  // 0 = √hidden
-  // How a sequence-level head reads instance i: "mean", its demultiplexed states averaged over its
-  // own non-padding positions (what the retrieval warm-up taught the demultiplexer to separate), or
-  // "first", its state at position 0 alone ([CLS], as DataMUX), which at N >= 5 the task phase
-  // could not learn (docs/BENCHMARKS.md). mux_config.json files without the key are "first".
-  std::string pooling = "mean";
+  PoolingKind pooling = PoolingKind::kMean;  // mux_config.json files without the key: kFirst
   uint64_t seed = 57;          // draw of the mixing vectors/matrices (saved, never re-drawn on load)
   // Index demux: prefix tokens by name, fmt-formatted with 0..N: "{0}" -> filler, "{i}" -> index
   // token of instance i-1. Resolved against the tokenizer's vocabulary (ConfigError when absent).

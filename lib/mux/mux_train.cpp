@@ -203,11 +203,11 @@ PredictStats predict_mux(MuxBert& model, const std::vector<train::Feature>& feat
     train::with_precision(precision, [&] {
       auto out = model->forward(batch.input_ids.to(dev), batch.attention_mask.to(dev), batch.token_type_ids.to(dev), fo);
       if (retrieval) {
-        auto [correct, counted] = retrieval_hits(out.retrieval_logits, out.retrieval_targets);
-        stats.retrieval_correct += correct;
-        stats.retrieval_counted += counted;
+        const auto predicted = out.retrieval_logits.argmax(-1);  // once: the vocabulary-wide argmax
+        stats.retrieval_correct += predicted.eq(out.retrieval_targets).sum().item<int64_t>();
+        stats.retrieval_counted += out.retrieval_targets.numel();
         stats.retrieval_any_instance +=
-            retrieval_any_instance_hits(out.retrieval_logits, out.retrieval_positions, batch.input_ids, n);
+            retrieval_any_instance_hits(predicted, out.retrieval_positions, batch.input_ids, n);
         const auto targets = out.retrieval_targets.to(torch::kCPU).contiguous();
         const auto* t = targets.data_ptr<int64_t>();
         for (int64_t k = 0; k < targets.numel(); ++k) ++stats.retrieval_target_counts[t[k]];

@@ -40,7 +40,7 @@ std::pair<int64_t, int64_t> retrieval_hits(const at::Tensor& logits, const at::T
   return {logits.argmax(-1).eq(targets).sum().item<int64_t>(), targets.numel()};
 }
 
-int64_t retrieval_any_instance_hits(const at::Tensor& logits, const at::Tensor& positions, const at::Tensor& input_ids,
+int64_t retrieval_any_instance_hits(const at::Tensor& predicted, const at::Tensor& positions, const at::Tensor& input_ids,
                                     int64_t n) {
   LTH_CHECK(input_ids.dim() == 2 && n >= 1 && input_ids.size(0) % n == 0, ShapeError,
             "retrieval: input ids {} are not groups of N={}", shape_str(input_ids), n);
@@ -48,8 +48,7 @@ int64_t retrieval_any_instance_hits(const at::Tensor& logits, const at::Tensor& 
   const int64_t groups = input_ids.size(0) / n, len = input_ids.size(1);
   // [G, N, L] -> [G·L, N]: the N instances' tokens at every flat position g * L + l.
   const auto tokens = input_ids.to(positions.device(), torch::kLong).view({groups, n, len}).permute({0, 2, 1}).reshape({groups * len, n});
-  const auto predicted = logits.argmax(-1).unsqueeze(1);
-  return tokens.index_select(0, positions).eq(predicted).any(1).sum().item<int64_t>();
+  return tokens.index_select(0, positions).eq(predicted.unsqueeze(1)).any(1).sum().item<int64_t>();
 }
 
 }  // namespace lth::mux

@@ -47,10 +47,11 @@ at::Tensor retrieval_loss(const at::Tensor& logits, const at::Tensor& targets);
 // Correct and counted predictions.
 std::pair<int64_t, int64_t> retrieval_hits(const at::Tensor& logits, const at::Tensor& targets);
 
-// Predictions that name the token of ANY of the group's N instances at their position: with
-// retrieval_hits, separates "demultiplexed the wrong instance" from "recovered no token at all".
-// `positions` [K] are MuxOutputs::retrieval_positions (g * L + l), `input_ids` the batch's [G·N, L].
-int64_t retrieval_any_instance_hits(const at::Tensor& logits, const at::Tensor& positions, const at::Tensor& input_ids,
+// Predicted tokens (`predicted` [K], the retrieval logits' argmax) that are the token of ANY of the
+// group's N instances at their position: with the correct ones, separates "demultiplexed the wrong
+// instance" from "recovered no token at all". `positions` [K] are MuxOutputs::retrieval_positions
+// (g * L + l), `input_ids` the batch's [G·N, L].
+int64_t retrieval_any_instance_hits(const at::Tensor& predicted, const at::Tensor& positions, const at::Tensor& input_ids,
                                     int64_t n);
 
 }  // namespace lth::mux

@@ -47,6 +47,7 @@ MuxFrontier read_mux_frontier(const Json& j, const std::string& path) {
     base.n = field<int64_t>(row, "n", where);
     base.mux = row.value("mux", "");
     base.demux = row.value("demux", "");
+    base.pooling = row.value("pooling", "");
     base.mask = row.value("mask", "");
     base.sparsity = row.value("sparsity", 0.0);
     base.instances_per_s = field<double>(row, "instances_per_s", where);

@@ -308,7 +308,7 @@ void mux_section(std::string& o, const Report& report) {
   // One series per sparsity and mux/demux, its points in N order (= throughput order).
   std::map<std::string, std::vector<const MuxPoint*>> lines;
   for (const MuxPoint& p : f.points) {
-    if (p.value) lines[text::mux_sparsity(p) + " " + p.mux + "/" + p.demux].push_back(&p);
+    if (p.value) lines[text::mux_sparsity(p) + " " + p.mux + "/" + p.demux + (p.pooling.empty() ? "" : "/" + p.pooling)].push_back(&p);
   }
   if (!lines.empty()) {
     svg::LineChart chart{"mux-frontier", "task metric vs throughput (points: N = 1, 2, 5, 10, ...)",

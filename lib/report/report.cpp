@@ -552,7 +552,7 @@ Json mux_json(const std::optional<MuxFrontier>& mux) {
   for (const MuxPoint& p : mux->points) {
     Json curve = Json::array();
     for (const auto& [step, value] : p.warmup_curve) curve.push_back(Json{{"step", step}, {"retrieval_accuracy", value}});
-    points.push_back(Json{{"n", p.n}, {"mux", p.mux}, {"demux", p.demux}, {"mask", p.mask}, {"sparsity", p.sparsity},
+    points.push_back(Json{{"n", p.n}, {"mux", p.mux}, {"demux", p.demux}, {"pooling", p.pooling}, {"mask", p.mask}, {"sparsity", p.sparsity},
                           {"instances_per_s", p.instances_per_s}, {"speedup", p.speedup}, {"run", p.run},
                           {"task", p.task}, {"metric", p.metric}, {"value", opt(p.value)},
                           {"retrieval_accuracy", opt(p.retrieval)}, {"warmup_retrieval_accuracy", opt(p.warmup_retrieval)},

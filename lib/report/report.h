@@ -124,7 +124,7 @@ struct TransferMatrix {
 // (configuration, run); a configuration without a run has an empty `run`.
 struct MuxPoint {
   int64_t n = 0;
-  std::string mux, demux, mask;
+  std::string mux, demux, pooling, mask;
   double sparsity = 0.0;  // share of the mask's weights pruned (0: dense)
   double instances_per_s = 0.0;
   double speedup = 0.0;  // over the first dense N=1 configuration of the bench

@@ -408,7 +408,7 @@ TEST_SUITE("mux") {
       CHECK(j.at("pooling") == "mean");
       j.erase("pooling");
       lth::write_file_atomic(dir + "/mux_config.json", j.dump());
-      CHECK(mux::load_mux(dir)->config().pooling == "first");
+      CHECK(mux::load_mux(dir)->config().pooling == mux::PoolingKind::kFirst);
       j["pooling"] = "max";
       lth::write_file_atomic(dir + "/mux_config.json", j.dump());
       const std::string err = testing::error_of<ConfigError>([&] { mux::load_mux(dir); });

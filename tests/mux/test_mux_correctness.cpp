@@ -272,7 +272,7 @@ TEST_SUITE("mux") {
     }
     // The sequence head reads each row's mean over its own non-padding positions (pooling "mean",
     // the default; rows 1 and 3-5 have 3 and 4 of them) through the pooler and classifier ...
-    REQUIRE(model->config().pooling == "mean");
+    REQUIRE(model->config().pooling == mux::PoolingKind::kMean);
     const auto seq = model->forward(ids, mask, types);
     const auto keep = mask.to(torch::kFloat32).unsqueeze(-1);
     const auto mean = (out.demuxed * keep).sum(1) / keep.sum(1);
@@ -281,7 +281,7 @@ TEST_SUITE("mux") {
     EXPECT_CLOSE(seq.task.logits, model->bert->classifier(pooled), 1e-5, 1e-5, "logits of row g·N+i");
     // ... or, with pooling "first" (DataMUX's), its first position alone.
     auto first_config = model->config();
-    first_config.pooling = "first";
+    first_config.pooling = mux::PoolingKind::kFirst;
     mux::MuxBert first(bert, first_config);
     auto from = model->mux_state();
     auto to = first->mux_state();
@@ -292,9 +292,7 @@ TEST_SUITE("mux") {
     EXPECT_CLOSE(first_seq.demuxed.squeeze(1), out.demuxed.select(1, 0), 1e-5, 1e-5, "first position");
     const auto first_pooled = torch::tanh(model->bert->bert->pooler_dense(out.demuxed.select(1, 0)));
     EXPECT_CLOSE(first_seq.task.logits, model->bert->classifier(first_pooled), 1e-5, 1e-5, "logits, first position");
-    auto bad = first_config;
-    bad.pooling = "max";
-    CHECK_THROWS_AS(mux::MuxBert(bert, bad), ConfigError);
+    CHECK_THROWS_AS(mux::pooling_kind_from_name("max"), ConfigError);
   }
 
   TEST_CASE("retrieval diagnostics by hand: any instance's token at the position, and the unigram baseline") {
@@ -304,12 +302,10 @@ TEST_SUITE("mux") {
     const auto positions = torch::tensor({0, 1, 2, 3, 5}, torch::kLong);
     // Predicted tokens: 8 (instance 1's at g0 l0: a hit), 6 (both's), 3 (nobody's at g0 l2), 5 (g1's
     // token at l1, not at l0: a miss), 6 (instance 1's at g1 l2: a hit).
-    const std::vector<int64_t> predicted = {8, 6, 3, 5, 6};
-    auto logits = torch::zeros({5, 10});
-    for (int64_t k = 0; k < 5; ++k) logits[k][predicted[static_cast<size_t>(k)]] = 1.0;
-    CHECK(mux::retrieval_any_instance_hits(logits, positions, ids, 2) == 3);
-    CHECK(mux::retrieval_any_instance_hits(logits.slice(0, 0, 0), positions.slice(0, 0, 0), ids, 2) == 0);
-    CHECK_THROWS_AS(mux::retrieval_any_instance_hits(logits, positions, ids, 3), ShapeError);
+    const auto predicted = torch::tensor({8, 6, 3, 5, 6}, torch::kLong);
+    CHECK(mux::retrieval_any_instance_hits(predicted, positions, ids, 2) == 3);
+    CHECK(mux::retrieval_any_instance_hits(predicted.slice(0, 0, 0), positions.slice(0, 0, 0), ids, 2) == 0);
+    CHECK_THROWS_AS(mux::retrieval_any_instance_hits(predicted, positions, ids, 3), ShapeError);
 
     mux::PredictStats stats;
     stats.retrieval_counted = 10;
@@ -372,7 +368,7 @@ TEST_SUITE("mux") {
         CAPTURE(pooling);
         CAPTURE(n);
         auto config = tiny_mux(n, MuxKind::kHadamard, majority ? DemuxKind::kMlp : DemuxKind::kIndex);
-        config.pooling = pooling;
+        config.pooling = mux::pooling_kind_from_name(pooling);
         mux::MuxBert model(tiny_bert(vocab, model::HeadKind::kSequenceClassification, 2, 51), config);
         auto cfg = short_run(150, majority ? 300 : 150, 32);
         mux::train_mux(model, text, {}, task, train::LabelKind::kClass, 0, cfg, {}, tmp.file(pooling + std::to_string(n)));
