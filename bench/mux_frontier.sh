@@ -10,7 +10,7 @@
 # repository root):
 #   bench/mux_frontier.sh MODEL_DIR OUT_DIR [MASK...]
 # Environment: NS ("1 2 5 10"); WARMUP_<N> (warm-up steps at that N; default WARMUP_STEPS, else
-# 200 at N=1, 600 at N=2, 3000 at N=5, 6000 at N=10 and above); RETRIEVAL_FRACTION_<N> (share of
+# 200 at N=1, 600 at N=2, 3000 at N=5, 8000 at N=10 and above); RETRIEVAL_FRACTION_<N> (share of
 # positions the retrieval loss scores; default RETRIEVAL_FRACTION, else 0.25 at N=1 and 1 above);
 # LR_<N> (the task phase's peak learning rate; default LR, else 5e-4 at N <= 2, 1.5e-3 at N=5, 3e-3
 # at N=10 and above); WARMUP_LR (2e-3), WARMUP_BATCH (40), MUX (hadamard), DEMUX (mlp), EPOCHS (15),
@@ -31,7 +31,7 @@ warmup_steps() {
   local n=$1 var="WARMUP_$1"
   if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
   if [ -n "${WARMUP_STEPS:-}" ]; then echo "$WARMUP_STEPS"; return; fi
-  if [ "$n" -le 1 ]; then echo 200; elif [ "$n" -le 2 ]; then echo 600; elif [ "$n" -le 5 ]; then echo 3000; else echo 6000; fi
+  if [ "$n" -le 1 ]; then echo 200; elif [ "$n" -le 2 ]; then echo 600; elif [ "$n" -le 5 ]; then echo 3000; else echo 8000; fi
 }
 # The task phase's peak learning rate: a multiplexed model needs a higher one (docs/BENCHMARKS.md).
 task_lr() {
