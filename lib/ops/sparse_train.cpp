@@ -210,19 +210,21 @@ at::Tensor masked_sparse_linear(const at::Tensor& x, const at::Tensor& weight, c
 }
 
 // Measured on a quiet machine with bench/sparse_train_ratio (one masked Linear) and `lth bench
-// --train` (docs/BENCHMARKS.md, "Sparse training"; AMD EPYC without AVX-512, so the avx2 rows), as
-// dense time / sparse time of a Linear's forward + backward:
-//                                      sparsity 0.5   0.7   0.8   0.9   0.95
-//   avx2 BERT-base shapes, 1024 tokens, 2 threads   0.40-0.76  0.82-1.13  1.11-1.60  2.49-2.57  3.5-4.2
-//   avx2 BERT-Tiny, all 12 Linears, 1024 tokens, 1 / 2 threads:  0.5: 0.76 / 0.85, 0.8: 1.52 / 1.65, 0.9: 2.2
+// --train` (docs/BENCHMARKS.md, "Sparse training"), as dense time / sparse time of a Linear's
+// forward + backward:
+//                                                  sparsity 0.5        0.6        0.7        0.8        0.9
+//   avx2 (another VM), BERT-base, 1024 tokens, 2 threads  0.40-0.76  -          0.82-1.13  1.11-1.60  2.49-2.57
+//   avx512, BERT-base shapes, 1024 tokens, 2 threads      0.77-0.87  1.03-1.10  1.35-1.43  1.97-2.17  3.31-3.67
+//   BERT-Tiny encoder step, 1024 tokens, 1 thread: avx2 0.5: 0.79, 0.8: 1.23, 0.9: 1.47 (another VM);
+//                                                  avx512 0.5: 0.92-1.02, 0.55: 1.12, 0.7: 1.23, 0.9: 1.95
 // The weight gradient (SDDMM) is the weakest of the three products, so training crosses over later
-// than inference does: near 75% sparsity at BERT-base shapes, near 65% at BERT-Tiny's. AVX-512 was not
-// measurable on this machine: its thresholds are avx2's (its inference crossovers are at or above
-// avx2's); portable and reference keep the inference ones.
+// than inference does: on avx2 near 75% sparsity at BERT-base shapes and near 65% at BERT-Tiny's, on
+// avx512 near 60% and 50%; the thresholds keep a margin above each crossover. Portable and reference
+// keep the inference ones.
 double sparse_train_crossover_density(SparseIsa isa, int64_t in, int64_t out) {
   const bool small = in * out <= 128 * 1024;  // the tiny model's layers
   switch (isa) {
-    case SparseIsa::kAvx512:
+    case SparseIsa::kAvx512: return small ? 0.45 : 0.35;
     case SparseIsa::kAvx2: return small ? 0.35 : 0.25;
     case SparseIsa::kPortable:
     case SparseIsa::kReference: return sparse_crossover_density(isa, in, out);
