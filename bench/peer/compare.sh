@@ -10,7 +10,10 @@
 # Environment:
 #   MODES       training batching modes (default "pad128 grouped"): pad128 = both padded to 128,
 #               grouped = both length-grouped dynamic padding (lth's default), random = lth
-#               --no-group-by-length vs the peer's shuffled batches with dynamic padding
+#               --no-group-by-length vs the peer's shuffled batches with dynamic padding;
+#               defaults = each tool as a user runs it: lth with no batching or precision flag
+#               (length-grouped, --precision auto) vs the peer's shuffled dynamic batches in fp32
+#               (run once a round, recorded under precision "auto/fp32")
 #   PRECISIONS  default "fp32 bf16" (bf16 = CPU autocast on both sides)
 #   EVAL        1 (default): also lth eval vs the peer's evaluation (sorted batches of 128, like
 #               lth eval, and the peer in file order); 0: training only
@@ -47,32 +50,35 @@ record() { # tool mode precision kind ex/s rss [accuracy]
 }
 
 for r in $(seq "$rounds"); do
+  first=1
   for prec in $precisions; do
     for mode in $modes; do
-      lflags=(); pmode=$mode
+      lflags=(); pmode=$mode; lprec=$prec; pprec=$prec; label=$prec
       case $mode in
         pad128) lflags=(--pad-to-max-length) ;;
         grouped) ;;
         random) lflags=(--no-group-by-length) ;;
+        defaults) [ "$first" = 1 ] || continue; pmode=random; lprec=auto; pprec=fp32; label=auto/fp32 ;;
         *) echo "unknown mode $mode" >&2; exit 2 ;;
       esac
       rm -rf "$out/run"
       /usr/bin/time -v -o "$out/time.txt" "$lth" finetune --model "$model" --task glue/sst2 --data "$data" \
         --train "$train" --out "$out/run" --steps "$steps" --batch-size 32 --max-length 128 --lr 2e-5 \
-        --threads "$threads" --precision "$prec" --no-save-models --eval-every 100000it "${lflags[@]}" \
+        --threads "$threads" --precision "$lprec" --no-save-models --eval-every 100000it "${lflags[@]}" \
         ${LTH_FLAGS:-} >"$out/lth.json" 2>"$out/lth.log"
       rate=$(sed -n 's/.*steps in .* (\([0-9.]*\) examples\/s).*/\1/p' "$out/lth.log")
       acc=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$out/lth.json")
-      record lth "$mode" "$prec" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
-      cp "$out/lth.log" "$out/lth-train-$r-$prec-$mode.log"
+      record lth "$mode" "$label" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
+      cp "$out/lth.log" "$out/lth-train-$r-$lprec-$mode.log"
       /usr/bin/time -v -o "$out/time.txt" "$py" "$here/finetune.py" --model "$model" --data "$data" \
         --train "$train" --steps "$steps" --batch-size 32 --max-length 128 --lr 2e-5 --threads "$threads" \
-        --precision "$prec" --padding "$pmode" --attn "$attn" ${PEER_FLAGS:-} >"$out/peer.json" 2>"$out/peer.log"
+        --precision "$pprec" --padding "$pmode" --attn "$attn" ${PEER_FLAGS:-} >"$out/peer.json" 2>"$out/peer.log"
       read -r rate acc < <("$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["train_examples_per_s"], j["dev_accuracy"])' "$out/peer.json")
-      record peer "$mode" "$prec" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
-      cp "$out/peer.json" "$out/peer-train-$r-$prec-$mode.json"
-      echo "round $r $prec $mode done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+      record peer "$mode" "$label" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
+      cp "$out/peer.json" "$out/peer-train-$r-$pprec-$mode.json"
+      echo "round $r $label $mode done (load $(cut -d' ' -f1 /proc/loadavg))" >&2
     done
+    first=0
     if [ "${EVAL:-1}" = 1 ]; then
       /usr/bin/time -v -o "$out/time.txt" "$lth" eval --model "$model" --task glue/sst2 --data "$data" \
         --max-length 128 --threads "$threads" --precision "$prec" >"$out/lth.json" 2>"$out/lth.log"

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/torch_compat.h"
+#include "ops/batched_matmul.h"
 #include "ops/dropout.h"
 
 namespace lth::model {
@@ -101,13 +102,13 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden, const at::Te
     auto context = compat::fused_attention(q, k, v, additive_mask.to(q.scalar_type()), p_drop, scale);
     return context.permute({0, 2, 1, 3}).contiguous().view({batch, length, heads_ * head_dim_});
   }
-  auto scores = torch::matmul(q, k.transpose(-1, -2));
-  scores = scores * scale;
-  scores = scores + additive_mask;
+  // fp32 on the CPU: ops::batched_matmul (the scale folded into the product, the context written
+  // straight into [batch, length, heads, head_dim]); elsewhere at::matmul.
+  auto scores = ops::batched_matmul(q, k.transpose(-1, -2), scale) + additive_mask;
   auto p = torch::softmax(scores, -1);
   if (probs != nullptr) *probs = p;
   p = apply_dropout(dropout, p);
-  auto context = torch::matmul(p, v).permute({0, 2, 1, 3}).contiguous();
+  auto context = ops::batched_matmul(p, v, 1.0, /*heads_last=*/true).permute({0, 2, 1, 3}).contiguous();
   return context.view({batch, length, heads_ * head_dim_});
 }
 
