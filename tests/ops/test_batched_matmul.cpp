@@ -17,7 +17,6 @@ at::Tensor heads(int64_t b, int64_t h, int64_t l, int64_t d) {
 void check_against_matmul(const at::Tensor& a0, const at::Tensor& b0, double alpha, bool heads_last) {
   auto a = a0.detach().clone().requires_grad_(true), b = b0.detach().clone().requires_grad_(true);
   auto ra = a0.detach().clone().requires_grad_(true), rb = b0.detach().clone().requires_grad_(true);
-  // clone keeps the strides of dense views; transposed views are rebuilt from their sources by the callers
   const auto y = lth::ops::batched_matmul(a, b, alpha, heads_last);
   const auto ref = at::matmul(ra, rb) * alpha;
   REQUIRE(y.sizes() == ref.sizes());
@@ -41,6 +40,7 @@ TEST_SUITE("ops.batched_matmul") {
 
   TEST_CASE("attention's strided views: scores = scale q k^T and context = p v, heads last") {
     torch::manual_seed(2);
+    const int initial = at::get_num_threads();
     for (const int threads : {1, 2}) {
       CAPTURE(threads);
       at::set_num_threads(threads);
@@ -63,24 +63,33 @@ TEST_SUITE("ops.batched_matmul") {
       (at::matmul(split(x2), split(x2 * 2).transpose(-1, -2)) * 0.5 * g).sum().backward();
       CHECK(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-5));
     }
-    at::set_num_threads(1);
+    at::set_num_threads(initial);
   }
 
   TEST_CASE("many small matrices (the threaded batch) and few large ones (the threaded BLAS)") {
     torch::manual_seed(3);
+    const int initial = at::get_num_threads();
     at::set_num_threads(2);
     check_against_matmul(torch::randn({64, 5, 3}), torch::randn({64, 3, 2}), 1.0, false);
     check_against_matmul(torch::randn({1, 1, 70, 90}), torch::randn({1, 1, 90, 50}), 2.0, true);
-    at::set_num_threads(1);
+    at::set_num_threads(initial);
   }
 
   TEST_CASE("views BLAS cannot read in place are copied; results stay right") {
     torch::manual_seed(4);
-    // Every other column: no unit stride in either matrix dim.
-    const auto a = torch::randn({2, 6, 10}).slice(2, 0, 10, 2);
-    const auto b = torch::randn({2, 5, 4});
+    // Every other column: no unit stride in either matrix dim (values and the gradient through it).
+    auto base = torch::randn({2, 6, 10}).requires_grad_(true);
+    auto ref_base = base.detach().clone().requires_grad_(true);
+    const auto b = torch::randn({2, 5, 4}), g = torch::randn({2, 6, 4});
+    const auto a = base.slice(2, 0, 10, 2);
     CHECK(a.stride(-1) == 2);
-    check_against_matmul(a, b, 1.0, false);
+    CHECK(lth::ops::batched_matmul_native(a, b));
+    const auto y = lth::ops::batched_matmul(a, b, 0.5);
+    const auto ref = at::matmul(ref_base.slice(2, 0, 10, 2), b) * 0.5;
+    CHECK(torch::allclose(y, ref, 1e-5, 1e-5));
+    (y * g).sum().backward();
+    (ref * g).sum().backward();
+    CHECK(torch::allclose(base.grad(), ref_base.grad(), 1e-5, 1e-5));
     // An expanded (stride 0) batch dim and a broadcast row.
     const auto e = torch::randn({1, 4, 3}).expand({3, 4, 3});
     const auto r = torch::randn({3, 1, 5}).expand({3, 3, 5});
