@@ -26,8 +26,10 @@ Sgemm blas_sgemm() {
   return fn;
 }
 
-// One operand's matrices: where each starts, and how a row-major [rows, cols] matrix lies in memory.
+// One operand's matrices: the tensor BLAS reads (the operand, or its contiguous copy), where each
+// matrix starts, and how a row-major [rows, cols] matrix lies in memory.
 struct Matrices {
+  at::Tensor tensor;
   const float* data = nullptr;
   std::vector<int64_t> offsets;  // element offset of each batch item's matrix
   bool column_major = false;     // element (i, j) at i + j * ld, else at i * ld + j
@@ -71,16 +73,15 @@ bool blas_layout(const at::Tensor& t, bool* column_major, int64_t* ld) {
   return false;
 }
 
-// `t` must outlive the result (the caller keeps the possibly copied tensor in `keep`).
-Matrices matrices(const at::Tensor& t, at::Tensor* keep) {
+Matrices matrices(const at::Tensor& t) {
   Matrices m;
-  *keep = t;
+  m.tensor = t;
   if (!blas_layout(t, &m.column_major, &m.ld)) {
-    *keep = t.contiguous();
-    blas_layout(*keep, &m.column_major, &m.ld);
+    m.tensor = t.contiguous();
+    blas_layout(m.tensor, &m.column_major, &m.ld);
   }
-  m.data = keep->data_ptr<float>();
-  m.offsets = batch_offsets(*keep);
+  m.data = m.tensor.data_ptr<float>();
+  m.offsets = batch_offsets(m.tensor);
   return m;
 }
 
@@ -104,8 +105,7 @@ void gemm_batch(const at::Tensor& a, const at::Tensor& b, float alpha, const at:
     gemm_batch(b.transpose(-1, -2), a.transpose(-1, -2), alpha, out.transpose(-1, -2));
     return;
   }
-  at::Tensor keep_a, keep_b;
-  const Matrices ma = matrices(a, &keep_a), mb = matrices(b, &keep_b);
+  const Matrices ma = matrices(a), mb = matrices(b);
   float* c = out.data_ptr<float>();
   const std::vector<int64_t> oc = batch_offsets(out);
   const auto count = static_cast<int64_t>(oc.size());
