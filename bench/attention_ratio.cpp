@@ -5,11 +5,8 @@
 //   attention_ratio [--threads 2] [--pairs 9]
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
@@ -27,8 +24,7 @@ struct Shape {
 // One attention block's products, forward and backward, from a [batch, length, hidden] input.
 double step_micros(const Shape& s, const at::Tensor& x, const at::Tensor& mask, bool ops, int reps) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int r = 0; r < reps; ++r) {
+  return lth::bench::micros([&] {
     auto h = x.detach().requires_grad_(true);
     auto split = [&](const at::Tensor& t) { return t.view({s.batch, s.length, s.heads, s.head_dim}).permute({0, 2, 1, 3}); };
     const auto q = split(h), k = split(h * 0.5), v = split(h * 2.0);
@@ -38,23 +34,14 @@ double step_micros(const Shape& s, const at::Tensor& x, const at::Tensor& mask, 
     const auto c = ops ? lth::ops::batched_matmul(p, v, 1.0, true) : at::matmul(p, v);
     const auto y = c.permute({0, 2, 1, 3}).contiguous().view({s.batch, s.length, s.heads * s.head_dim});
     y.sum().backward();
-  }
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
+  }, reps);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2, pairs = 9;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--pairs") pairs = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: attention_ratio [--threads N] [--pairs N]\n");
-      return 2;
-    }
-  }
+  if (!lth::bench::parse_threads_pairs(argc, argv, "attention_ratio", &threads, &pairs)) return 2;
   at::set_num_threads(threads);
   // Batch 32: padded to 128, and 32 tokens (a typical length-grouped SST-2 batch).
   const std::vector<Shape> shapes = {{"tiny L128 [32,2,128,64]", 32, 2, 128, 64},

@@ -6,39 +6,18 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "ops/dropout.h"
 #include "bench/bench_util.h"
 
-namespace {
-
 using lth::bench::median;
-
-template <typename F>
-double micros(F&& f, int reps) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) f();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
-}
-
-}  // namespace
+using lth::bench::micros;
 
 int main(int argc, char** argv) {
   int threads = 1, pairs = 9;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (flag == "--pairs") pairs = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: dropout_ratio [--threads N] [--pairs N]\n");
-      return 2;
-    }
-  }
+  if (!lth::bench::parse_threads_pairs(argc, argv, "dropout_ratio", &threads, &pairs)) return 2;
   at::set_num_threads(threads);
   struct Shape {
     const char* name;
