@@ -2,6 +2,9 @@
 // exit codes: 0 success, 1 runtime error, 2 usage error.
 #include <malloc.h>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,29 +21,76 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/omp_wait.h"
 
 namespace {
 
-// LibTorch's OpenMP threads and OpenBLAS's own pthreads share the cores, and libgomp's default
-// busy-wait after every parallel region starves the BLAS threads: attention's batched GEMMs ran
-// 10-40x slower, encoder inference 2.5-3x (docs/BENCHMARKS.md). libgomp reads OMP_WAIT_POLICY once,
-// in its own initialiser, so unless the user chose a policy this binary runs itself again with
-// PASSIVE. It does so from .preinit_array, which runs before any shared library's initialiser:
-// the second start costs the dynamic loader alone, not LibTorch's static initialisation again
-// (~0.7 s of CPU per command, which the test suites pay hundreds of times). No allocation here:
-// malloc and the environment are not set up yet.
+// libgomp reads its wait policy once, in its own initialiser, so unless the user chose one this binary
+// runs itself again with OMP_WAIT_POLICY=PASSIVE and, when its team has the cores to itself, a short
+// GOMP_SPINCOUNT (core/omp_wait.h says why: libgomp's default 3 ms spin starved the other work on a
+// shared machine, up to 10x; sleeping at once pays an idle virtual CPU's wake-up at every parallel
+// region, 1.4-1.5x on BERT-Tiny training; docs/BENCHMARKS.md). It does so from .preinit_array, which
+// runs before any shared library's initialiser: the second start costs the dynamic loader alone, not
+// LibTorch's static initialisation again (~0.7 s of CPU per command, which the test suites pay
+// hundreds of times). No allocation here: malloc and the environment are not set up yet.
 char* g_passive_env[4096];
 char g_passive[] = "OMP_WAIT_POLICY=PASSIVE";
+char g_spin[40] = "GOMP_SPINCOUNT=";
 
-void run_with_passive_omp(int /*argc*/, char** argv, char** envp) {
+// Other runnable tasks than this one, the most of a few samples of /proc/loadavg ~1 ms apart; -1 when
+// it cannot be read.
+int other_runnable_tasks() {
+  int most = -1;
+  for (int sample = 0; sample < 4; ++sample) {
+    if (sample > 0) {
+      const timespec pause{0, 1000000};
+      nanosleep(&pause, nullptr);
+    }
+    const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[256];
+    const ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    text[n] = '\0';
+    const int runnable = lth::omp_wait::runnable_in_loadavg(text);
+    if (runnable < 1) return -1;
+    most = std::max(most, runnable - 1);
+  }
+  return most;
+}
+
+int cpus_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
+void run_with_passive_omp(int argc, char** argv, char** envp) {
   size_t n = 0;
+  bool user_spin = false;
   for (; envp[n] != nullptr; ++n) {
     if (std::strncmp(envp[n], "OMP_WAIT_POLICY=", 16) == 0) return;
+    if (std::strncmp(envp[n], "GOMP_SPINCOUNT=", 15) == 0) user_spin = true;
   }
-  if (n + 2 > sizeof g_passive_env / sizeof g_passive_env[0]) return;  // main's fallback below
+  if (n + 3 > sizeof g_passive_env / sizeof g_passive_env[0]) return;  // main's fallback below
   for (size_t i = 0; i < n; ++i) g_passive_env[i] = envp[i];
-  g_passive_env[n] = g_passive;
-  g_passive_env[n + 1] = nullptr;
+  g_passive_env[n++] = g_passive;
+  // `lth launch` starts workers that inherit this environment and share the cores: they sleep at once.
+  const bool launcher = argc > 1 && std::strcmp(argv[1], "launch") == 0;
+  if (!user_spin && !launcher) {
+    const int cpus = cpus_available();
+    const long spin = lth::omp_wait::spin_count(other_runnable_tasks(), lth::omp_wait::threads_in_args(argc, argv, cpus), cpus);
+    if (spin > 0) {
+      char digits[24];
+      int k = 0;
+      for (long v = spin; v > 0 && k < 20; v /= 10) digits[k++] = static_cast<char>('0' + v % 10);
+      for (int i = 0; i < k; ++i) g_spin[15 + i] = digits[k - 1 - i];  // g_spin holds 15 + 20 + NUL
+      g_spin[15 + k] = '\0';
+      g_passive_env[n++] = g_spin;
+    }
+  }
+  g_passive_env[n] = nullptr;
   execve("/proc/self/exe", argv, g_passive_env);  // returns only on failure: main tries again
 }
 

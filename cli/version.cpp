@@ -1,4 +1,6 @@
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,6 +25,11 @@ void add_version_command(CLI::App& app) {
     fmt::print("libtorch {}\n", TORCH_VERSION);
     fmt::print("blas {} ({})\n", blas.kind, blas.library.empty() ? "not mapped" : blas.library);
     fmt::print("threads {} of {} available cores\n", n, available_cores());
+    // The wait policy cli/main.cpp chose before libgomp started (core/omp_wait.h), or the user's own.
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    fmt::print("openmp wait policy {}, spin count {}\n", policy != nullptr ? policy : "libgomp's default",
+               spin != nullptr ? spin : (policy != nullptr && std::strcmp(policy, "PASSIVE") == 0 ? "0" : "libgomp's default"));
     fmt::print("cuda {}\n", torch::cuda::is_available() ? "available" : "not available");
     if (blas.kind == "reference") {
       log::warn("runtime",

@@ -18,7 +18,11 @@ lth=${LTH:-build/lth}
 py=${PY:-.venv/bin/python}
 here=$(dirname "$0")
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
-export OMP_WAIT_POLICY=PASSIVE
+# Each side's own OpenMP waiting: lth chooses for itself (core/omp_wait.h), the peer keeps libgomp's
+# default spin unless PEER_OMP=passive.
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
+peer_env=(env)
+[ "${PEER_OMP:-default}" = passive ] && peer_env=(env OMP_WAIT_POLICY=PASSIVE)
 head -n $((steps * 32 + 1)) "$data/train.tsv" >"$out/train.tsv"
 la=(); pa=()
 for seed in $seeds; do
@@ -27,7 +31,7 @@ for seed in $seeds; do
     --steps "$steps" --batch-size 32 --max-length 128 --lr "$lr" --warmup "${warmup}it" --seed "$seed" \
     --threads "$threads" --precision "$prec" --no-save-models --eval-every 100000it >"$out/lth.json" 2>"$out/lth.log"
   l=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$out/lth.json")
-  "$py" "$here/finetune.py" --model "$model" --data "$data" --train "$out/train.tsv" --steps "$steps" \
+  "${peer_env[@]}" "$py" "$here/finetune.py" --model "$model" --data "$data" --train "$out/train.tsv" --steps "$steps" \
     --lr "$lr" --warmup "$warmup" --seed "$seed" --threads "$threads" --precision "$prec" --padding grouped \
     >"$out/peer.json" 2>"$out/peer.log"
   p=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["dev_accuracy"])' "$out/peer.json")

@@ -21,8 +21,10 @@
 #   THREADS (2), DATA (../shared/data/glue/SST-2), LTH (build/lth), PY (.venv/bin/python),
 #   OUT (a temp dir: keeps results.jsonl and the logs when set; with LTH_FLAGS=--profile the lth logs
 #   hold its phase shares and the peer's JSON its phase_ms_per_step, from the same runs)
-# Both sides run with OMP_WAIT_POLICY=PASSIVE (lth sets it for itself; the peer's libgomp spins
-# otherwise, which on a shared 2-core machine makes it ~10x slower).
+#   PEER_OMP    default (the peer as users run it: libgomp's own ~3 ms spin after each parallel
+#               region) or passive (OMP_WAIT_POLICY=PASSIVE). lth always makes its own choice
+#               (core/omp_wait.h). Run it on a quiet machine: libgomp's default spin beside other
+#               work is what made the session-3 peer ~10x slower.
 set -euo pipefail
 model=${1:?model directory}
 steps=${2:-30}
@@ -36,7 +38,11 @@ py=${PY:-.venv/bin/python}
 attn=${PEER_ATTN:-sdpa}
 here=$(dirname "$0")
 if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
-export OMP_WAIT_POLICY=PASSIVE
+# Each side's own OpenMP waiting: lth chooses for itself (core/omp_wait.h), the peer keeps libgomp's
+# default spin unless PEER_OMP=passive.
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
+peer_env=(env)
+[ "${PEER_OMP:-default}" = passive ] && peer_env=(env OMP_WAIT_POLICY=PASSIVE)
 train="$out/train.tsv"
 head -n $((steps * 32 + 1)) "$data/train.tsv" >"$train"
 results="$out/results.jsonl"
@@ -70,7 +76,7 @@ for r in $(seq "$rounds"); do
       acc=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$out/lth.json")
       record lth "$mode" "$label" train "$rate" "$(rss_mib "$out/time.txt")" "$acc"
       cp "$out/lth.log" "$out/lth-train-$r-$lprec-$mode.log"
-      /usr/bin/time -v -o "$out/time.txt" "$py" "$here/finetune.py" --model "$model" --data "$data" \
+      /usr/bin/time -v -o "$out/time.txt" "${peer_env[@]}" "$py" "$here/finetune.py" --model "$model" --data "$data" \
         --train "$train" --steps "$steps" --batch-size 32 --max-length 128 --lr 2e-5 --threads "$threads" \
         --precision "$pprec" --padding "$pmode" --attn "$attn" ${PEER_FLAGS:-} >"$out/peer.json" 2>"$out/peer.log"
       read -r rate acc < <("$py" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["train_examples_per_s"], j["dev_accuracy"])' "$out/peer.json")
@@ -85,7 +91,7 @@ for r in $(seq "$rounds"); do
       rate=$(sed -n 's/.*examples in .* (\([0-9.]*\) examples\/s.*/\1/p' "$out/lth.log")
       record lth sorted "$prec" eval "$rate" "$(rss_mib "$out/time.txt")"
       for order in sorted file; do
-        /usr/bin/time -v -o "$out/time.txt" "$py" "$here/finetune.py" --model "$model" --data "$data" --steps 0 \
+        /usr/bin/time -v -o "$out/time.txt" "${peer_env[@]}" "$py" "$here/finetune.py" --model "$model" --data "$data" --steps 0 \
           --max-length 128 --threads "$threads" --precision "$prec" --attn "$attn" --eval-order "$order" \
           ${PEER_FLAGS:-} >"$out/peer.json" 2>"$out/peer.log"
         rate=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["eval_examples_per_s"])' "$out/peer.json")

@@ -17,7 +17,11 @@ py=${PY:-.venv/bin/python}
 here=$(dirname "$0")
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
-export OMP_WAIT_POLICY=PASSIVE
+# Each side's own OpenMP waiting: lth chooses for itself (core/omp_wait.h), the peer keeps libgomp's
+# default spin unless PEER_OMP=passive.
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
+peer_env=(env)
+[ "${PEER_OMP:-default}" = passive ] && peer_env=(env OMP_WAIT_POLICY=PASSIVE)
 head -n $((steps * 32 + 1)) "$data/train.tsv" >"$out/train.tsv"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 table_args=()
@@ -30,7 +34,7 @@ for prec in $precisions; do
       --steps "$steps" --batch-size 32 --max-length 128 --lr 2e-5 --threads "$threads" --precision "$prec" \
       --no-save-models --eval-every 100000it --profile --profile-ops "$out/lth-$prec-$mode.md" "${lflags[@]}" \
       >/dev/null 2>"$out/lth-$prec-$mode.log"
-    "$py" "$here/finetune.py" --model "$model" --data "$data" --train "$out/train.tsv" --steps "$steps" \
+    "${peer_env[@]}" "$py" "$here/finetune.py" --model "$model" --data "$data" --train "$out/train.tsv" --steps "$steps" \
       --batch-size 32 --max-length 128 --lr 2e-5 --threads "$threads" --precision "$prec" --padding "$mode" \
       --no-eval --profile "$out/peer-$prec-$mode.txt" --profile-steps "$profile_steps" >/dev/null 2>"$out/peer-$prec-$mode.log"
     table_args+=("$mode $prec" "$out/lth-$prec-$mode.md" "$out/peer-$prec-$mode.txt")

@@ -2,13 +2,16 @@
 // naming the file or the problem, never a crash, and no output (nor a temporary file) left behind.
 // Plus lth inspect (parameter count from the safetensors header), lth --version, bare lth.
 #include <doctest/doctest.h>
+#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/file.h"
+#include "core/omp_wait.h"
 #include "io/safetensors.h"
 #include "tests/cli/cli_testing.h"
 
@@ -209,5 +212,33 @@ TEST_SUITE("cli") {
     r = lt::run_lth("");
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("forward") != std::string::npos);  // the help lists the commands
+  }
+
+  TEST_CASE("lth sleeps its OpenMP workers passively unless the user chose; a user's spin count wins") {
+    auto wait_line = [](const std::string& out) {
+      for (const auto& line : lines_of(out)) {
+        if (line.rfind("openmp wait policy ", 0) == 0) return line;
+      }
+      return std::string();
+    };
+    ::unsetenv("OMP_WAIT_POLICY");
+    ::unsetenv("GOMP_SPINCOUNT");
+    auto r = lt::run_lth("--version");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    // lth's own choice: PASSIVE, spinning 0 or core/omp_wait.h's short count (the machine's load decides).
+    const std::string own = wait_line(r.out);
+    CHECK_MESSAGE((own == "openmp wait policy PASSIVE, spin count 0" ||
+                   own == fmt::format("openmp wait policy PASSIVE, spin count {}", lth::omp_wait::kSpinWhenFree)),
+                  r.out);
+    r = lt::run_lth("--version --threads 1");  // one thread has no team to wait for
+    CHECK_MESSAGE(wait_line(r.out) == "openmp wait policy PASSIVE, spin count 0", r.out);
+    ::setenv("GOMP_SPINCOUNT", "123", 1);
+    r = lt::run_lth("--version");
+    CHECK_MESSAGE(wait_line(r.out) == "openmp wait policy PASSIVE, spin count 123", r.out);
+    ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+    ::unsetenv("GOMP_SPINCOUNT");
+    r = lt::run_lth("--version");
+    CHECK_MESSAGE(wait_line(r.out) == "openmp wait policy ACTIVE, spin count libgomp's default", r.out);
+    ::unsetenv("OMP_WAIT_POLICY");
   }
 }
