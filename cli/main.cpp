@@ -29,7 +29,7 @@ namespace {
 // runs itself again with OMP_WAIT_POLICY=PASSIVE and, when its team has the cores to itself, a short
 // GOMP_SPINCOUNT (core/omp_wait.h says why: libgomp's default 3 ms spin starved the other work on a
 // shared machine, up to 10x; sleeping at once pays an idle virtual CPU's wake-up at every parallel
-// region, 1.4-1.5x on BERT-Tiny training; docs/BENCHMARKS.md). It does so from .preinit_array, which
+// region, 1.3-1.5x on BERT-Tiny training; docs/BENCHMARKS.md). It does so from .preinit_array, which
 // runs before any shared library's initialiser: the second start costs the dynamic loader alone, not
 // LibTorch's static initialisation again (~0.7 s of CPU per command, which the test suites pay
 // hundreds of times). No allocation here: malloc and the environment are not set up yet.

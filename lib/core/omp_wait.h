@@ -4,7 +4,7 @@
 //
 // Measured on the 2-core VM (docs/BENCHMARKS.md "OpenMP wait policy"):
 // - sleeping at once (OMP_WAIT_POLICY=PASSIVE, spin 0) costs a wake-up of an idle virtual CPU at every
-//   parallel region: BERT-Tiny training ran 1.4-1.5x slower than with a ~0.1 ms spin;
+//   parallel region: BERT-Tiny training ran 1.3-1.5x slower than with a ~0.1 ms spin;
 // - spinning when another busy process shares the cores starves the team: the spinning process ran
 //   ~2x slower, and two spinning with 0.3 ms (or libgomp's default 3 ms) up to 10x.
 // So lth spins briefly only when its team has the cores to itself when it starts, and sleeps at once
