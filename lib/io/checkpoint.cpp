@@ -108,7 +108,7 @@ NamedTensors read_weights(const CheckpointFiles& files) {
   NamedTensors out;
   std::unordered_map<std::string, std::string> origin;  // tensor name -> file it came from
   for (const auto& file : files.weight_files) {
-    NamedTensors part = safetensors ? SafetensorsFile(file).load_all() : read_torch_bin(file);
+    NamedTensors part = safetensors ? SafetensorsFile(file).map_all() : read_torch_bin(file);
     for (auto& [name, tensor] : part) {
       const auto [it, inserted] = origin.emplace(name, file);
       LTH_CHECK(inserted, IoError, "{}: tensor '{}' is duplicated across shards ({} and {})", files.dir, name,

@@ -31,7 +31,9 @@ struct CheckpointFiles {
 CheckpointFiles find_checkpoint(const std::string& dir);
 
 // Reads every tensor of a checkpoint's weight files (all shards), in file order then header order.
-// Duplicate names across shards and index entries absent from their shard are errors. Tensors are CPU and own their memory.
+// Duplicate names across shards and index entries absent from their shard are errors. Tensors are on
+// the CPU; safetensors ones read the file's mapping (SafetensorsFile::map_all: copy-on-write, released
+// as each tensor is destroyed), .bin ones own their memory.
 NamedTensors read_weights(const CheckpointFiles& files);
 
 // Reads a zip-format torch.save() state dict (pytorch_model.bin). Tensors that share storage in the

@@ -199,7 +199,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     ::close(fd);
     LTH_FAIL(IoError, "{}: file too short for a safetensors file ({} bytes, need at least 8)", path, size);
   }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Private and writable: map_all()'s tensors may be written to (copy-on-write), never the file.
+  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   const int map_errno = errno;
   ::close(fd);
   LTH_CHECK(map != MAP_FAILED, IoError, "{}: cannot mmap: {}", path, std::strerror(map_errno));
@@ -259,11 +260,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     map_ = nullptr;
     throw;
   }
+  // Shared with map_all()'s tensors, which may outlive this object.
+  mapping_ = std::shared_ptr<void>(map_, [size = map_size_](void* p) { ::munmap(p, size); });
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) ::munmap(map_, map_size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;  // mapping_ unmaps once no tensor reads it
 
 bool SafetensorsFile::contains(const std::string& name) const { return index_.count(name) > 0; }
 
@@ -289,6 +290,30 @@ at::Tensor copy_out(const TensorEntry& e, const uint8_t* data) {
 }  // namespace
 
 at::Tensor SafetensorsFile::load(const std::string& name) const { return copy_out(entry(name), data_); }
+
+std::vector<std::pair<std::string, at::Tensor>> SafetensorsFile::map_all() const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  out.reserve(entries_.size());
+  for (const auto& e : entries_) {
+    const c10::ScalarType type = scalar_type_from_dtype(e.dtype);
+    const uint8_t* begin = data_ + e.begin;
+    const auto address = reinterpret_cast<uintptr_t>(begin);
+    if (type == c10::ScalarType::Bool || e.end == e.begin || address % c10::elementSize(type) != 0) {
+      out.emplace_back(e.name, copy_out(e, data_));
+      continue;
+    }
+    // The pages only this tensor covers leave memory with it (a neighbour's shared edge page stays).
+    const uintptr_t first = (address + page - 1) / page * page;
+    const uintptr_t last = (address + (e.end - e.begin)) / page * page;
+    auto release = [mapping = mapping_, first, last](void*) {
+      if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    };
+    out.emplace_back(e.name, torch::from_blob(const_cast<uint8_t*>(begin), e.shape, release,
+                                              torch::TensorOptions().dtype(type).device(torch::kCPU)));
+  }
+  return out;
+}
 
 std::vector<std::pair<std::string, at::Tensor>> SafetensorsFile::load_all() const {
   std::vector<std::pair<std::string, at::Tensor>> out;

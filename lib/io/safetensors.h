@@ -43,6 +43,12 @@ class SafetensorsFile {
   at::Tensor load(const std::string& name) const;
   // Every tensor, in header order.
   std::vector<std::pair<std::string, at::Tensor>> load_all() const;
+  // Every tensor, in header order, reading the file's pages instead of copies of them, so a model
+  // loaded from them holds its weights once, not twice (docs/BENCHMARKS.md "Peak memory"). Writing to
+  // one is copy-on-write: it changes neither the file nor another tensor. Each keeps the mapping
+  // alive, and the pages only it covers leave memory when it is destroyed. Bools, empty tensors and
+  // data not aligned to its element size are copied, as load_all() does.
+  std::vector<std::pair<std::string, at::Tensor>> map_all() const;
 
  private:
   std::string path_;
@@ -52,6 +58,7 @@ class SafetensorsFile {
   const uint8_t* data_ = nullptr;  // start of the tensor data buffer inside the mapping
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  std::shared_ptr<void> mapping_;  // owns map_ (munmap) once the constructor succeeded
 };
 
 // Writes tensors (any of the supported dtypes, made contiguous, CPU) and string metadata to `path`

@@ -145,8 +145,9 @@ struct CopyResult {
 };
 
 // Copies every parameter the checkpoint has with the right shape; a head parameter it lacks, or one of
-// another size when the head is new or relabelled, is left to be initialised (listed in `report`).
-CopyResult copy_parameters(Bert& model, const std::map<std::string, at::Tensor>& tensors, bool new_head_allowed,
+// another size when the head is new or relabelled, is left to be initialised (listed in `report`). A
+// copied tensor is released from `tensors` at once (its name stays, for unused_tensors).
+CopyResult copy_parameters(Bert& model, std::map<std::string, at::Tensor>& tensors, bool new_head_allowed,
                            const std::string& dir, LoadReport& report) {
   CopyResult r;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
@@ -177,6 +178,7 @@ CopyResult copy_parameters(Bert& model, const std::map<std::string, at::Tensor>&
               c10::toString(source.scalar_type()));
     item.value().copy_(source.to(torch::kFloat32));
     r.used.insert(name);
+    it->second = at::Tensor();  // a mapped checkpoint tensor's pages leave memory now, not after the model is built
   }
   return r;
 }
@@ -238,7 +240,7 @@ Bert load_pretrained(const std::string& dir, const LoadOptions& options, LoadRep
   const PackedWeights packed = read_sparse_checkpoint(dir, raw);
   check_config_fits_weights(dir, files, config, raw);
   Bert model(config, pooler_wanted(config, raw));
-  const std::map<std::string, at::Tensor> tensors = canonical_tensors(dir, raw);
+  std::map<std::string, at::Tensor> tensors = canonical_tensors(dir, raw);
 
   LoadReport local;
   local.format = files.format;

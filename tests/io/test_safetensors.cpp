@@ -167,6 +167,50 @@ TEST_CASE("safetensors: writer round trip for every dtype, with metadata") {
   CHECK(parsed["scalar"]["shape"] == nlohmann::json::array());
 }
 
+TEST_CASE("safetensors: map_all reads the mapping in place, copy-on-write, and equals load_all") {
+  TempDir dir("st-map");
+  std::vector<std::pair<std::string, at::Tensor>> tensors = {
+      {"f32", torch::arange(6, torch::kFloat)},                        // data offset 0
+      {"f16", torch::randn({3, 4}).to(torch::kHalf)},                  // 24
+      {"f64", torch::tensor({3.141592653589793, -1e300}, torch::kDouble)},  // 48
+      {"u8", torch::tensor({0, 1, 255}, torch::kByte)},                // 64
+      {"odd", torch::tensor({1.25f, -2.5f})},                          // 67: not float-aligned, copied
+      {"bool", torch::tensor({true, false, true})},                    // 75: normalised, copied
+      {"empty", torch::zeros({0, 3})},
+  };
+  const std::string path = dir.file("map.safetensors");
+  save_safetensors(path, tensors);
+  std::vector<std::pair<std::string, at::Tensor>> mapped;
+  std::vector<std::pair<std::string, at::Tensor>> copied;
+  {
+    SafetensorsFile f(path);
+    mapped = f.map_all();
+    copied = f.load_all();
+  }  // the mapped tensors outlive the file object
+  REQUIRE(mapped.size() == tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    INFO(tensors[i].first);
+    CHECK(mapped[i].first == tensors[i].first);
+    CHECK(bitwise_equal(mapped[i].second, tensors[i].second));
+    CHECK(bitwise_equal(mapped[i].second, copied[i].second));
+  }
+  // In place: neighbours in the file are neighbours in memory (two copies could not be 24 bytes apart).
+  const auto* f32 = static_cast<const char*>(mapped[0].second.data_ptr());
+  CHECK(static_cast<const char*>(mapped[1].second.data_ptr()) - f32 == 24);
+  CHECK(static_cast<const char*>(mapped[2].second.data_ptr()) - f32 == 48);
+  CHECK(reinterpret_cast<uintptr_t>(mapped[4].second.data_ptr()) % alignof(float) == 0);  // the copy is aligned
+  // Writing to a mapped tensor changes neither the file nor its neighbours.
+  mapped[0].second.add_(100.0f);
+  mapped[2].second.mul_(2.0);
+  CHECK(bitwise_equal(mapped[1].second, tensors[1].second));
+  mapped.clear();  // releases the pages and the mapping
+  SafetensorsFile again(path);
+  CHECK(bitwise_equal(again.load("f32"), tensors[0].second));
+  CHECK(bitwise_equal(again.load("f64"), tensors[2].second));
+  const auto remapped = again.map_all();
+  CHECK(bitwise_equal(remapped[0].second, tensors[0].second));
+}
+
 TEST_CASE("safetensors: no metadata writes no __metadata__; header padding is spaces") {
   TempDir dir("st-nometa");
   const std::string path = dir.file("a.safetensors");
