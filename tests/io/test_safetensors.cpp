@@ -110,7 +110,7 @@ TEST_CASE("safetensors: loaded tensors own their memory and outlive the file") {
   CHECK(t.is_contiguous());
   CHECK(t.sizes() == at::IntArrayRef({200, 32}));
   CHECK(std::isfinite(t.sum().item<float>()));
-  t.add_(1.0f);  // writable: not a view into the read-only mapping
+  t.add_(1.0f);  // owns its memory: not a view into the mapping (map_all gives those)
 }
 
 TEST_CASE("safetensors: writer round trip for every dtype, with metadata") {
