@@ -214,6 +214,19 @@ TEST_SUITE("cli") {
     CHECK(r.out.find("forward") != std::string::npos);  // the help lists the commands
   }
 
+  TEST_CASE("lth eval of a checkpoint without a head draws the same head in every run") {
+    // The embedded model has no sequence-classification head: eval warns and scores a new one.
+    const std::string cmd = "eval --model " + lt::quote(lt::source_dir() + "/data/bert-tiny") +
+                            " --task glue/sst2 --data " + lt::quote(lt::shared_dir() + "/data/glue/SST-2") +
+                            " --threads 1 --precision fp32";
+    const auto first = lt::run_lth(cmd);
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    CHECK(first.err.find("randomly initialised head") != std::string::npos);
+    const auto second = lt::run_lth(cmd);
+    REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+    CHECK(nlohmann::json::parse(first.out) == nlohmann::json::parse(second.out));
+  }
+
   TEST_CASE("lth sleeps its OpenMP workers passively unless the user chose; a user's spin count wins") {
     auto wait_line = [](const std::string& out) {
       for (const auto& line : lines_of(out)) {
