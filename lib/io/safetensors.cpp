@@ -204,64 +204,56 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   const int map_errno = errno;
   ::close(fd);
   LTH_CHECK(map != MAP_FAILED, IoError, "{}: cannot mmap: {}", path, std::strerror(map_errno));
-  map_ = map;
-  map_size_ = size;
+  // Owned from here on: a throw below destroys mapping_ (a constructed member) and unmaps; later
+  // it is shared with map_all()'s tensors, which may outlive this object.
+  mapping_ = std::shared_ptr<void>(map, [size](void* p) { ::munmap(p, size); });
 
-  // From here on the destructor will not run if we throw, so unmap by hand.
-  try {
-    const auto* bytes = static_cast<const uint8_t*>(map_);
-    const uint64_t header_len = read_u64_le(bytes);
-    LTH_CHECK(header_len <= kMaxHeaderBytes, IoError,
-              "{}: header length {} is absurd (limit {} bytes; not a safetensors file?)", path, header_len,
-              kMaxHeaderBytes);
-    LTH_CHECK(header_len <= size - 8, IoError,
-              "{}: header length {} runs past the end of the file ({} bytes)", path, header_len, size);
-    LTH_CHECK(header_len >= 2, IoError, "{}: header length {} is too short for a JSON object", path, header_len);
-    const char* header_begin = reinterpret_cast<const char*>(bytes + 8);
-    LTH_CHECK(header_begin[0] == '{', IoError, "{}: safetensors header is not a JSON object (file byte 8 is not '{{')",
-              path);
-    const OrderedJson header = parse_header(path, header_begin, header_begin + header_len);
-    LTH_CHECK(header.is_object(), IoError, "{}: safetensors header is a JSON {}, not an object", path,
-              json_type(header));
+  const auto* bytes = static_cast<const uint8_t*>(map);
+  const uint64_t header_len = read_u64_le(bytes);
+  LTH_CHECK(header_len <= kMaxHeaderBytes, IoError,
+            "{}: header length {} is absurd (limit {} bytes; not a safetensors file?)", path, header_len,
+            kMaxHeaderBytes);
+  LTH_CHECK(header_len <= size - 8, IoError,
+            "{}: header length {} runs past the end of the file ({} bytes)", path, header_len, size);
+  LTH_CHECK(header_len >= 2, IoError, "{}: header length {} is too short for a JSON object", path, header_len);
+  const char* header_begin = reinterpret_cast<const char*>(bytes + 8);
+  LTH_CHECK(header_begin[0] == '{', IoError, "{}: safetensors header is not a JSON object (file byte 8 is not '{{')",
+            path);
+  const OrderedJson header = parse_header(path, header_begin, header_begin + header_len);
+  LTH_CHECK(header.is_object(), IoError, "{}: safetensors header is a JSON {}, not an object", path,
+            json_type(header));
 
-    data_ = bytes + 8 + header_len;
-    const uint64_t data_size = size - 8 - header_len;
-    for (const auto& [name, value] : header.items()) {
-      if (name == kMetadataKey) {
-        LTH_CHECK(value.is_object(), IoError, "{}: __metadata__ is a JSON {}, expected a string->string map", path,
-                  json_type(value));
-        for (const auto& [key, v] : value.items()) {
-          LTH_CHECK(v.is_string(), IoError,
-                    "{}: __metadata__ value of '{}' is a JSON {}, expected a string (metadata must be string->string)",
-                    path, clip(key), json_type(v));
-          metadata_[key] = v.get<std::string>();
-        }
-        continue;
+  data_ = bytes + 8 + header_len;
+  const uint64_t data_size = size - 8 - header_len;
+  for (const auto& [name, value] : header.items()) {
+    if (name == kMetadataKey) {
+      LTH_CHECK(value.is_object(), IoError, "{}: __metadata__ is a JSON {}, expected a string->string map", path,
+                json_type(value));
+      for (const auto& [key, v] : value.items()) {
+        LTH_CHECK(v.is_string(), IoError,
+                  "{}: __metadata__ value of '{}' is a JSON {}, expected a string (metadata must be string->string)",
+                  path, clip(key), json_type(v));
+        metadata_[key] = v.get<std::string>();
       }
-      entries_.push_back(parse_entry(path, name, value, data_size));
+      continue;
     }
-
-    for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
-    // No two tensors may share bytes (zero-sized tensors occupy nothing).
-    std::vector<const TensorEntry*> by_offset;
-    for (const auto& e : entries_)
-      if (e.end > e.begin) by_offset.push_back(&e);
-    std::sort(by_offset.begin(), by_offset.end(),
-              [](const TensorEntry* a, const TensorEntry* b) { return a->begin < b->begin; });
-    for (size_t i = 1; i < by_offset.size(); ++i) {
-      const TensorEntry& prev = *by_offset[i - 1];
-      const TensorEntry& cur = *by_offset[i];
-      LTH_CHECK(cur.begin >= prev.end, IoError,
-                "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] have overlapping data ranges", path, clip(prev.name),
-                prev.begin, prev.end, clip(cur.name), cur.begin, cur.end);
-    }
-  } catch (...) {
-    ::munmap(map_, map_size_);
-    map_ = nullptr;
-    throw;
+    entries_.push_back(parse_entry(path, name, value, data_size));
   }
-  // Shared with map_all()'s tensors, which may outlive this object.
-  mapping_ = std::shared_ptr<void>(map_, [size = map_size_](void* p) { ::munmap(p, size); });
+
+  for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
+  // No two tensors may share bytes (zero-sized tensors occupy nothing).
+  std::vector<const TensorEntry*> by_offset;
+  for (const auto& e : entries_)
+    if (e.end > e.begin) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorEntry* a, const TensorEntry* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorEntry& prev = *by_offset[i - 1];
+    const TensorEntry& cur = *by_offset[i];
+    LTH_CHECK(cur.begin >= prev.end, IoError,
+              "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] have overlapping data ranges", path, clip(prev.name),
+              prev.begin, prev.end, clip(cur.name), cur.begin, cur.end);
+  }
 }
 
 SafetensorsFile::~SafetensorsFile() = default;  // mapping_ unmaps once no tensor reads it

@@ -56,9 +56,7 @@ class SafetensorsFile {
   std::map<std::string, size_t> index_;  // name -> position in entries_ (lookups stay O(log n))
   std::map<std::string, std::string> metadata_;
   const uint8_t* data_ = nullptr;  // start of the tensor data buffer inside the mapping
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
-  std::shared_ptr<void> mapping_;  // owns map_ (munmap) once the constructor succeeded
+  std::shared_ptr<void> mapping_;  // the file's mapping (munmap when neither this nor a map_all() tensor holds it)
 };
 
 // Writes tensors (any of the supported dtypes, made contiguous, CPU) and string metadata to `path`
