@@ -3,7 +3,6 @@
 #include <malloc.h>
 
 #include <fcntl.h>
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/omp_wait.h"
+#include "core/runtime.h"
 
 namespace {
 
@@ -35,7 +35,6 @@ namespace {
 // hundreds of times). No allocation here: malloc and the environment are not set up yet.
 char* g_passive_env[4096];
 char g_passive[] = "OMP_WAIT_POLICY=PASSIVE";
-char g_spin[40] = "GOMP_SPINCOUNT=";
 
 // Other runnable tasks than this one, the most of a few samples of /proc/loadavg ~1 ms apart; -1 when
 // it cannot be read.
@@ -60,12 +59,6 @@ int other_runnable_tasks() {
   return most;
 }
 
-int cpus_available() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
-}
-
 void run_with_passive_omp(int argc, char** argv, char** envp) {
   size_t n = 0;
   bool user_spin = false;
@@ -79,15 +72,11 @@ void run_with_passive_omp(int argc, char** argv, char** envp) {
   // `lth launch` starts workers that inherit this environment and share the cores: they sleep at once.
   const bool launcher = argc > 1 && std::strcmp(argv[1], "launch") == 0;
   if (!user_spin && !launcher) {
-    const int cpus = cpus_available();
-    const long spin = lth::omp_wait::spin_count(other_runnable_tasks(), lth::omp_wait::threads_in_args(argc, argv, cpus), cpus);
-    if (spin > 0) {
-      char digits[24];
-      int k = 0;
-      for (long v = spin; v > 0 && k < 20; v /= 10) digits[k++] = static_cast<char>('0' + v % 10);
-      for (int i = 0; i < k; ++i) g_spin[15 + i] = digits[k - 1 - i];  // g_spin holds 15 + 20 + NUL
-      g_spin[15 + k] = '\0';
-      g_passive_env[n++] = g_spin;
+    const int cpus = lth::available_cores();
+    const int threads = lth::omp_wait::threads_in_args(argc, argv, cpus);
+    // One thread has no team to wait for: the load is not even read.
+    if (threads > 1 && lth::omp_wait::spin_count(other_runnable_tasks(), threads, cpus) > 0) {
+      g_passive_env[n++] = const_cast<char*>(lth::omp_wait::kSpinWhenFreeEnv);  // execve only reads it
     }
   }
   g_passive_env[n] = nullptr;

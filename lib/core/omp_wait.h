@@ -12,8 +12,13 @@
 
 namespace lth::omp_wait {
 
-// GOMP_SPINCOUNT when the cores are free (libgomp counts ~100 spins a microsecond: ~0.1 ms).
-constexpr long kSpinWhenFree = 10000;
+// GOMP_SPINCOUNT when the cores are free (libgomp counts ~100 spins a microsecond: ~0.1 ms), as a
+// number and as the environment entry cli/main.cpp adds.
+#define LTH_OMP_SPIN_WHEN_FREE 10000
+#define LTH_OMP_STRINGIFY(x) #x
+#define LTH_OMP_STRING(x) LTH_OMP_STRINGIFY(x)
+constexpr long kSpinWhenFree = LTH_OMP_SPIN_WHEN_FREE;
+constexpr char kSpinWhenFreeEnv[] = "GOMP_SPINCOUNT=" LTH_OMP_STRING(LTH_OMP_SPIN_WHEN_FREE);
 
 // The number of currently runnable tasks in /proc/loadavg's text ("0.79 0.74 1.04 1/111 9527": the
 // 1 before the slash, this process included), or -1 when the text does not have that shape.

@@ -1,6 +1,7 @@
 // core/omp_wait.h: the spin decision cli/main.cpp makes before libgomp starts, on hand-made inputs.
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include "core/omp_wait.h"
@@ -48,5 +49,6 @@ TEST_CASE("omp_wait: spin only when the team has the cores to itself") {
   CHECK(ow::spin_count(-1, 2, 2) == 0);  // load unknown
   CHECK(ow::spin_count(0, 2, 0) == 0);
   CHECK(ow::kSpinWhenFree > 0);
+  CHECK(std::string(ow::kSpinWhenFreeEnv) == "GOMP_SPINCOUNT=" + std::to_string(ow::kSpinWhenFree));
   CHECK(ow::kSpinWhenFree < 300000);     // below libgomp's own default (~3 ms), which starved shared cores
 }
