@@ -140,6 +140,8 @@ int main(int argc, char** argv) {
   // throughput here (docs/BENCHMARKS.md).
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Every command starts from the same random state; one with a --seed sets its own later.
+  lth::seed_default_generator();
   CLI::App app{"lth: find lottery tickets (sparse trainable subnetworks) in pretrained BERT", "lth"};
   app.require_subcommand(0, 1);
   bool show_version = false;

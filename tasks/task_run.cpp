@@ -122,7 +122,6 @@ nlohmann::json run_eval(const EvalRun& run) {
   model::LoadOptions lopts;
   lopts.head = task->head();
   model::LoadReport report;
-  torch::manual_seed(0);  // a head the checkpoint lacks (warned about below) is drawn the same in every run
   model::Bert bert = model::load_pretrained(run.model, lopts, &report);
   if (!report.new_parameters.empty()) {
     log::warn("eval", "{} has no trained {} head: scores come from a randomly initialised head", run.model,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <mutex>
 #include <thread>
 
 #include <torch/torch.h>
@@ -30,6 +31,13 @@ int setup_threads(int threads) {
   const int n = threads > 0 ? threads : available_cores();
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void seed_default_generator() {
+  // The CPU generator only: torch::manual_seed would also start CUDA, at every command.
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(0);
 }
 
 BlasInfo detect_blas() {

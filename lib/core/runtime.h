@@ -12,6 +12,12 @@ int setup_threads(int threads);
 // Number of cores this process may run on (sched affinity, not the host total).
 int available_cores();
 
+// Seeds LibTorch's default CPU generator with 0. Its C++ default seed is nondeterministic, so
+// whatever a command draws without seeding its own (a head `lth eval` or `lth forward` creates for a
+// checkpoint that lacks one) would differ from run to run. cli/main.cpp calls it before any command;
+// commands with a --seed set theirs after.
+void seed_default_generator();
+
 struct BlasInfo {
   std::string library;  // resolved path of the loaded libblas, or "" when none is mapped
   std::string kind;     // "openblas", "mkl", "blis", "reference", or "unknown"
